@@ -1,0 +1,25 @@
+@{
+    RootModule           = 'VmTools.dll'
+    ModuleVersion        = '0.1.0'
+    CompatiblePSEditions = @('Core')
+    GUID                 = 'b3f7c1d2-5e44-4c8a-9d1e-7a2f6c0e9b41'
+    Author               = 'VmTools contributors'
+    Copyright            = '(c) VmTools contributors'
+    Description          = 'Fast, disposable VMs for CI: a QCOW2 base image cache in an OCI registry, cloud-init seed ISOs, qemu VMs that survive their controller, and ZFS volumes.'
+    PowerShellVersion    = '7.4'
+    FormatsToProcess     = @()
+    TypesToProcess       = @()
+    # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
+    CmdletsToExport      = @(
+        'Get-Qcow2CacheStatistics'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('qemu', 'qcow2', 'oci', 'registry', 'cloud-init', 'zfs', 'ci', 'Linux')
+            ProjectUri = 'https://example.invalid/vmtools'
+        }
+    }
+}

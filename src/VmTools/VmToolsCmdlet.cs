@@ -1,0 +1,133 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using VmTools.Core;
+using VmTools.Core.State;
+
+namespace VmTools;
+
+/// <summary>
+/// What every VmTools cmdlet shares: cancellation wired to Ctrl+C, core failures turned into
+/// ErrorRecords with stable ErrorIds, and async core work run off the pipeline thread while
+/// progress and verbose messages are written back on it (PowerShell only accepts them there).
+/// </summary>
+public abstract class VmToolsCmdlet : PSCmdlet
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private BlockingCollection<Action>? _pipelineQueue;
+
+    protected CancellationToken Cancellation => _stopping.Token;
+
+    protected VmToolsPaths Paths { get; private set; } = null!;
+
+    protected override void BeginProcessing()
+    {
+        Paths = VmToolsPaths.FromEnvironment();
+    }
+
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    protected override void EndProcessing() => base.EndProcessing();
+
+    /// <summary>The session's current directory, which is not the process's.</summary>
+    protected string CurrentDirectory => SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+
+    protected string ResolvePath(string path) => GetUnresolvedProviderPathFromPSPath(path);
+
+    protected StateDb OpenState()
+    {
+        try
+        {
+            return StateDb.Open(Paths.EnsureCreated().DatabasePath);
+        }
+        catch (VmToolsException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw; // unreachable
+        }
+    }
+
+    /// <summary>
+    /// Runs core work on the thread pool; its progress and verbose messages are marshalled back here.
+    /// A <see cref="VmToolsException"/> becomes a terminating ErrorRecord; cancellation becomes OperationStopped.
+    /// </summary>
+    protected T RunCore<T>(Func<CoreContext, Task<T>> work)
+    {
+        using var queue = new BlockingCollection<Action>();
+        _pipelineQueue = queue;
+        var context = new CoreContext(this, Cancellation);
+        var task = Task.Run(async () =>
+        {
+            try { return await work(context).ConfigureAwait(false); }
+            finally { queue.CompleteAdding(); }
+        });
+
+        foreach (var action in queue.GetConsumingEnumerable()) action();
+        _pipelineQueue = null;
+
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (VmToolsException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+        catch (OperationCanceledException e) when (Cancellation.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException(e.Message);
+        }
+    }
+
+    protected void RunCore(Func<CoreContext, Task> work) => RunCore(async c => { await work(c).ConfigureAwait(false); return 0; });
+
+    /// <summary>Like <see cref="RunCore{T}"/>, but a core failure is written as a non-terminating error and null returned.</summary>
+    protected T? TryRunCore<T>(Func<CoreContext, Task<T>> work) where T : class
+    {
+        try
+        {
+            return RunCore(work);
+        }
+        catch (PipelineStoppedException)
+        {
+            throw;
+        }
+        catch (RuntimeException e) when (e.ErrorRecord?.Exception is VmToolsException)
+        {
+            WriteError(e.ErrorRecord);
+            return null;
+        }
+    }
+
+    internal void Post(Action action)
+    {
+        var q = _pipelineQueue;
+        if (q is null || q.IsAddingCompleted) return;
+        try { q.Add(action); } catch (InvalidOperationException) { }
+    }
+
+    protected ErrorRecord ToErrorRecord(VmToolsException e) => new(e, e.ErrorId, Map(e.Kind), e.Target);
+
+    protected void ThrowArgumentError(string errorId, string message, object? target)
+        => ThrowTerminatingError(new ErrorRecord(new VmToolsException(errorId, FailureKind.InvalidArgument, message) { Target = target }, errorId, ErrorCategory.InvalidArgument, target));
+
+    internal static ErrorCategory Map(FailureKind kind) => kind switch
+    {
+        FailureKind.InvalidArgument => ErrorCategory.InvalidArgument,
+        FailureKind.InvalidData => ErrorCategory.InvalidData,
+        FailureKind.NotFound => ErrorCategory.ObjectNotFound,
+        FailureKind.PermissionDenied => ErrorCategory.PermissionDenied,
+        FailureKind.AuthenticationFailed => ErrorCategory.AuthenticationError,
+        FailureKind.ConnectionFailed => ErrorCategory.ConnectionError,
+        FailureKind.ResourceExists => ErrorCategory.ResourceExists,
+        FailureKind.ResourceBusy => ErrorCategory.ResourceBusy,
+        FailureKind.ResourceUnavailable => ErrorCategory.ResourceUnavailable,
+        FailureKind.LimitsExceeded => ErrorCategory.LimitsExceeded,
+        FailureKind.NotImplemented => ErrorCategory.NotImplemented,
+        FailureKind.OperationStopped => ErrorCategory.OperationStopped,
+        FailureKind.SecurityError => ErrorCategory.SecurityError,
+        FailureKind.WriteError => ErrorCategory.WriteError,
+        FailureKind.ReadError => ErrorCategory.ReadError,
+        _ => ErrorCategory.InvalidOperation,
+    };
+}

@@ -1,0 +1,90 @@
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+
+namespace VmTools.Tests;
+
+/// <summary>
+/// A real PowerShell 7.6 engine with the built module (out/VmTools/VmTools.psd1) imported, as a
+/// user's session would have it. Each instance has its own runspace and environment overrides.
+/// </summary>
+public sealed class PowerShellHost : IDisposable
+{
+    private readonly Runspace _runspace;
+
+    public PowerShellHost(IDictionary<string, string?>? environment = null)
+    {
+        var iss = InitialSessionState.CreateDefault2();
+        _runspace = RunspaceFactory.CreateRunspace(iss);
+        _runspace.Open();
+        if (environment is not null)
+        {
+            foreach (var (k, v) in environment) SetEnv(k, v);
+        }
+
+        Invoke("Import-Module $args[0] -ErrorAction Stop", ModuleManifest);
+    }
+
+    /// <summary>The manifest laid out by the build; tests never load the assembly any other way.</summary>
+    public static string ModuleManifest
+    {
+        get
+        {
+            var dir = AppContext.BaseDirectory;
+            while (dir is not null && !File.Exists(Path.Combine(dir, "VmTools.sln"))) dir = Path.GetDirectoryName(dir);
+            if (dir is null) throw new InvalidOperationException("Cannot find the repository root above " + AppContext.BaseDirectory);
+            var psd1 = Path.Combine(dir, "out", "VmTools", "VmTools.psd1");
+            if (!File.Exists(psd1)) throw new InvalidOperationException($"Module not built: {psd1} is missing (dotnet build VmTools.sln).");
+            return psd1;
+        }
+    }
+
+    /// <summary>Sets a variable in the session's process environment, as `$env:NAME = value` would.</summary>
+    public void SetEnv(string name, string? value) => Invoke("param($n, $v) [Environment]::SetEnvironmentVariable($n, $v)", name, value);
+
+    public void SetLocation(string path) => Invoke("Set-Location -LiteralPath $args[0]", path);
+
+    /// <summary>Runs a script; returns output; throws on terminating errors (the RuntimeException carries the ErrorRecord).</summary>
+    public Collection<PSObject> Invoke(string script, params object?[] args) => Run(script, args).Output;
+
+    public PowerShellResult Run(string script, params object?[] args)
+    {
+        using var ps = PowerShell.Create();
+        ps.Runspace = _runspace;
+        ps.AddScript(script);
+        foreach (var a in args) ps.AddArgument(a);
+        var output = ps.Invoke();
+        return new PowerShellResult(output, ps.Streams.Error.ToList(), ps.Streams.Verbose.Select(v => v.Message).ToList(),
+            ps.Streams.Warning.Select(w => w.Message).ToList(), ps.Streams.Progress.ToList(), ps.HadErrors);
+    }
+
+    /// <summary>Runs a script that must fail, and returns the ErrorRecord (terminating or not).</summary>
+    public ErrorRecord ExpectError(string script, params object?[] args)
+    {
+        try
+        {
+            var r = Run(script, args);
+            if (r.Errors.Count > 0) return r.Errors[0];
+        }
+        catch (RuntimeException e) when (e.ErrorRecord is not null)
+        {
+            return e.ErrorRecord;
+        }
+
+        throw new Xunit.Sdk.XunitException($"Expected an error from: {script}");
+    }
+
+    public void Dispose() => _runspace.Dispose();
+}
+
+public sealed record PowerShellResult(
+    Collection<PSObject> Output,
+    IReadOnlyList<ErrorRecord> Errors,
+    IReadOnlyList<string> Verbose,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<ProgressRecord> Progress,
+    bool HadErrors)
+{
+    /// <summary>Every text a user could see, for asserting that secrets never leak.</summary>
+    public string AllText => string.Join('\n', Output.Select(o => o?.ToString()).Concat(Errors.Select(e => e.ToString() + e.Exception)).Concat(Verbose).Concat(Warnings).Concat(Progress.Select(p => p.StatusDescription)));
+}
