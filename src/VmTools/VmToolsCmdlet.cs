@@ -47,10 +47,10 @@ public abstract class VmToolsCmdlet : PSCmdlet
     }
 
     /// <summary>
-    /// Runs core work on the thread pool; its progress and verbose messages are marshalled back here.
-    /// A <see cref="VmToolsException"/> becomes a terminating ErrorRecord; cancellation becomes OperationStopped.
+    /// Runs core work on the thread pool while this (pipeline) thread writes the progress and verbose
+    /// messages it posts. Core exceptions propagate unchanged; Ctrl+C becomes PipelineStoppedException.
     /// </summary>
-    protected T RunCore<T>(Func<CoreContext, Task<T>> work)
+    protected T Await<T>(Func<CoreContext, Task<T>> work)
     {
         using var queue = new BlockingCollection<Action>();
         _pipelineQueue = queue;
@@ -63,15 +63,9 @@ public abstract class VmToolsCmdlet : PSCmdlet
 
         foreach (var action in queue.GetConsumingEnumerable()) action();
         _pipelineQueue = null;
-
         try
         {
             return task.GetAwaiter().GetResult();
-        }
-        catch (VmToolsException e)
-        {
-            ThrowTerminatingError(ToErrorRecord(e));
-            throw;
         }
         catch (OperationCanceledException e) when (Cancellation.IsCancellationRequested)
         {
@@ -79,22 +73,32 @@ public abstract class VmToolsCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>Like <see cref="Await{T}"/>; a <see cref="VmToolsException"/> becomes a terminating ErrorRecord with its ErrorId.</summary>
+    protected T RunCore<T>(Func<CoreContext, Task<T>> work)
+    {
+        try
+        {
+            return Await(work);
+        }
+        catch (VmToolsException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+    }
+
     protected void RunCore(Func<CoreContext, Task> work) => RunCore(async c => { await work(c).ConfigureAwait(false); return 0; });
 
-    /// <summary>Like <see cref="RunCore{T}"/>, but a core failure is written as a non-terminating error and null returned.</summary>
+    /// <summary>Like <see cref="RunCore{T}"/>, but a core failure is written as a non-terminating error (one bad pipeline item) and null returned.</summary>
     protected T? TryRunCore<T>(Func<CoreContext, Task<T>> work) where T : class
     {
         try
         {
-            return RunCore(work);
+            return Await(work);
         }
-        catch (PipelineStoppedException)
+        catch (VmToolsException e)
         {
-            throw;
-        }
-        catch (RuntimeException e) when (e.ErrorRecord?.Exception is VmToolsException)
-        {
-            WriteError(e.ErrorRecord);
+            WriteError(ToErrorRecord(e));
             return null;
         }
     }

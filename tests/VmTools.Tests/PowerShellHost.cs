@@ -42,10 +42,28 @@ public sealed class PowerShellHost : IDisposable
     /// <summary>Sets a variable in the session's process environment, as `$env:NAME = value` would.</summary>
     public void SetEnv(string name, string? value) => Invoke("param($n, $v) [Environment]::SetEnvironmentVariable($n, $v)", name, value);
 
-    public void SetLocation(string path) => Invoke("Set-Location -LiteralPath $args[0]", path);
+    public void SetLocation(string path) => Invoke("$null = $ExecutionContext.SessionState.Path.SetLocation($args[0])", path);
 
-    /// <summary>Runs a script; returns output; throws on terminating errors (the RuntimeException carries the ErrorRecord).</summary>
-    public Collection<PSObject> Invoke(string script, params object?[] args) => Run(script, args).Output;
+    /// <summary>Runs a script that must succeed: any error record, terminating or not, fails the test with its id and message.</summary>
+    public Collection<PSObject> Invoke(string script, params object?[] args)
+    {
+        PowerShellResult r;
+        try
+        {
+            r = Run(script, args);
+        }
+        catch (RuntimeException e)
+        {
+            throw new Xunit.Sdk.XunitException($"'{script}' failed: {e.ErrorRecord?.FullyQualifiedErrorId}: {e.Message}\n{e.ErrorRecord?.ScriptStackTrace}\n{e.InnerException}");
+        }
+
+        if (r.Errors.Count > 0)
+        {
+            throw new Xunit.Sdk.XunitException($"'{script}' wrote errors: " + string.Join("\n", r.Errors.Select(e => $"{e.FullyQualifiedErrorId}: {e.Exception?.Message}\n{e.Exception?.StackTrace}")));
+        }
+
+        return r.Output;
+    }
 
     public PowerShellResult Run(string script, params object?[] args)
     {

@@ -36,7 +36,7 @@ internal sealed class M0001ImageCache : IMigration
                 path            TEXT NOT NULL,
                 size            INTEGER NOT NULL,
                 mtime_ticks     INTEGER NOT NULL,
-                inode           INTEGER NOT NULL,
+                birth_ticks     INTEGER NOT NULL,
                 layout          TEXT NOT NULL,
                 layer_digest    TEXT NOT NULL,
                 layer_size      INTEGER NOT NULL,

@@ -1,0 +1,13 @@
+using VmTools.Core.Registry;
+
+namespace VmTools.Core.Images;
+
+/// <summary>What to look for: a repository and the tags to try in order (commit tag, then latest).</summary>
+public sealed record FetchRequest(ImageReference Repository, IReadOnlyList<string> Tags)
+{
+    public OciPlatform Platform { get; init; } = OciPlatform.Current;
+
+    public bool RegistryEnabled { get; init; } = true;
+
+    public RegistryClientOptions ClientOptions { get; init; } = new();
+}

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using VmTools.Core.Registry;
+using VmTools.Core.State;
+
+namespace VmTools.Core.Images;
+
+/// <summary>
+/// Answers "is the base cached?" and brings it local. A registry digest that matches a verified local
+/// copy is a hit with zero blob bytes; otherwise the disk layer is downloaded, verified, header-checked
+/// and atomically committed. Concurrent fetches of one layer are joined by a per-digest lock.
+/// </summary>
+public sealed class Qcow2CacheFetcher
+{
+    private readonly ImageStore _store;
+    private readonly CacheEventLog _events;
+    private readonly VmToolsPaths _paths;
+
+    public Qcow2CacheFetcher(StateDb db, VmToolsPaths paths)
+    {
+        _paths = paths.EnsureCreated();
+        _store = new ImageStore(db, _paths);
+        _events = new CacheEventLog(db);
+    }
+
+    public ImageStore Store => _store;
+
+    public async Task<Qcow2CacheEntry> FetchAsync(FetchRequest request, IProgress<TransferProgress>? progress, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var repo = request.Repository;
+        if (!request.RegistryEnabled)
+        {
+            foreach (var tag in request.Tags)
+            {
+                if (_store.FindRef(repo.Registry, repo.Repository, tag) is { } known && _store.FindVerified(known.LayerDigest) is { } local)
+                {
+                    return Hit(repo.WithTag(tag), known.ManifestDigest, local, "Local", clock);
+                }
+            }
+
+            return Missed(repo, request.Tags, "Local", clock);
+        }
+
+        var client = new RegistryClient(repo, request.ClientOptions);
+        var verbose = request.ClientOptions.Verbose;
+        foreach (var tag in request.Tags)
+        {
+            var reference = repo.WithTag(tag);
+            var head = await client.HeadManifestAsync(repo.Repository, tag, ct).ConfigureAwait(false);
+            if (head is null)
+            {
+                verbose?.Invoke($"{reference}: not in the registry.");
+                continue;
+            }
+
+            if (head.Digest is { } headDigest && _store.LayerForManifest(repo.Registry, repo.Repository, headDigest) is { } knownLayer
+                && _store.FindVerified(knownLayer) is { } cached)
+            {
+                _store.RecordRef(repo.Registry, repo.Repository, tag, headDigest, knownLayer, "Registry");
+                return Hit(reference, headDigest, cached, "Registry", clock);
+            }
+
+            var document = await client.GetManifestAsync(repo.Repository, tag, ct).ConfigureAwait(false);
+            var manifest = await ResolvePlatformAsync(client, repo, document, request.Platform, ct).ConfigureAwait(false);
+            foreach (var layer in manifest.Layers.Reverse())
+            {
+                MediaTypes.CompressionOf(layer.MediaType); // refuses unknown media types before any byte moves
+            }
+
+            foreach (var layer in manifest.Layers.Reverse())
+            {
+                if (!ContentDigest.TryParse(layer.Digest, out _))
+                {
+                    throw new VmToolsException("RegistryDigestInvalid", FailureKind.InvalidData, $"{reference} names a layer with an invalid digest '{layer.Digest}'.") { Target = reference.ToString() };
+                }
+
+                if (_store.FindVerified(layer.Digest) is { } sameLayer)
+                {
+                    _store.RecordRef(repo.Registry, repo.Repository, tag, document.Digest, layer.Digest, "Registry");
+                    return Hit(reference, document.Digest, sameLayer, "Registry", clock);
+                }
+
+                using (await DigestLock.AcquireAsync(_paths.LockDirectory, layer.Digest, verbose, ct).ConfigureAwait(false))
+                {
+                    if (_store.FindVerified(layer.Digest) is { } joined)
+                    {
+                        _store.RecordRef(repo.Registry, repo.Repository, tag, document.Digest, layer.Digest, "Registry");
+                        return Hit(reference, document.Digest, joined, "Registry", clock);
+                    }
+
+                    var pulled = await PullLayerAsync(client, reference, layer, progress, ct).ConfigureAwait(false);
+                    if (pulled is null) continue;
+                    _store.RecordRef(repo.Registry, repo.Repository, tag, document.Digest, layer.Digest, "Registry");
+                    _events.Record(CacheEventKind.Pulled, reference.ToString(), pulled.Value.Bytes, clock.Elapsed, layer.Digest);
+                    return Entry(reference, document.Digest, pulled.Value.Image, CacheStatus.Pulled, "Registry", clock) with { BytesDownloaded = pulled.Value.Bytes };
+                }
+            }
+
+            throw new VmToolsException("ImageLayerHasNoDisk", FailureKind.InvalidData,
+                $"{reference} holds no disk image (looked for disk/*.qcow2, disk/*.img and qcow2/disk.qcow2 in every layer).") { Target = reference.ToString() };
+        }
+
+        return Missed(repo, request.Tags, "Registry", clock);
+    }
+
+    /// <summary>True when a tag exists (registry) or a verified local copy is known (registry disabled).</summary>
+    public async Task<bool> ExistsAsync(FetchRequest request, CancellationToken ct)
+    {
+        var repo = request.Repository;
+        if (!request.RegistryEnabled)
+        {
+            return request.Tags.Any(t => _store.FindRef(repo.Registry, repo.Repository, t) is { } k && _store.FindVerified(k.LayerDigest) is not null);
+        }
+
+        var client = new RegistryClient(repo, request.ClientOptions);
+        foreach (var tag in request.Tags)
+        {
+            if (await client.HeadManifestAsync(repo.Repository, tag, ct).ConfigureAwait(false) is not null) return true;
+        }
+
+        return false;
+    }
+
+    private async Task<(StoredImage Image, long Bytes)?> PullLayerAsync(RegistryClient client, ImageReference reference, OciDescriptor layer, IProgress<TransferProgress>? progress, CancellationToken ct)
+    {
+        var work = _store.WorkFolderFor(layer.Digest);
+        var clock = Stopwatch.StartNew();
+        long done = 0;
+        var downloader = new LayerDownloader(client, reference.Repository, n =>
+        {
+            var total = Interlocked.Add(ref done, n);
+            progress?.Report(new TransferProgress("Pulling " + reference, layer.Digest[..19], total, layer.Size, clock.Elapsed));
+        }, client.Options.Verbose);
+        var result = await downloader.DownloadAsync(layer, work, ct).ConfigureAwait(false);
+        if (result is null)
+        {
+            LayerDownloader.TryDeleteFolder(work);
+            return null;
+        }
+
+        try
+        {
+            Qcow2Header.RequireStandalone(Path.Combine(work, ImageStore.DiskFileName), reference.ToString());
+        }
+        catch
+        {
+            LayerDownloader.TryDeleteFolder(work);
+            throw;
+        }
+
+        return (_store.Commit(layer.Digest, work), downloader.BytesDownloaded);
+    }
+
+    private static async Task<OciManifest> ResolvePlatformAsync(RegistryClient client, ImageReference repo, ManifestDocument document, OciPlatform platform, CancellationToken ct)
+    {
+        if (!document.IsIndex) return document.AsManifest();
+        var index = document.AsIndex();
+        var match = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
+                                                        && (platform.Variant is null || p.Variant == platform.Variant))
+            ?? throw new VmToolsException("ImagePlatformNotFound", FailureKind.NotFound,
+                $"{repo} has no image for {platform}; it has {string.Join(", ", index.Manifests.Select(m => m.Platform?.ToString() ?? "?"))}.") { Target = platform.ToString() };
+        var child = await client.GetManifestAsync(repo.Repository, match.Digest, ct).ConfigureAwait(false);
+        if (child.IsIndex) throw new VmToolsException("RegistryManifestInvalid", FailureKind.InvalidData, $"{repo}: an index points at another index; nesting is not supported.");
+        return child.AsManifest();
+    }
+
+    private Qcow2CacheEntry Hit(ImageReference reference, string manifestDigest, StoredImage image, string source, Stopwatch clock)
+    {
+        _store.Touch(image.LayerDigest);
+        _events.Record(CacheEventKind.Hit, reference.ToString(), 0, clock.Elapsed, image.LayerDigest);
+        return Entry(reference, manifestDigest, image, CacheStatus.Hit, source, clock);
+    }
+
+    private Qcow2CacheEntry Missed(ImageReference repo, IReadOnlyList<string> tags, string source, Stopwatch clock)
+    {
+        _events.Record(CacheEventKind.Miss, repo.Name, 0, clock.Elapsed, string.Join(',', tags));
+        return new Qcow2CacheEntry { Reference = repo.Name, Tag = tags.FirstOrDefault(), Status = CacheStatus.Miss, Source = source, Duration = clock.Elapsed };
+    }
+
+    internal static Qcow2CacheEntry Entry(ImageReference reference, string? manifestDigest, StoredImage image, CacheStatus status, string source, Stopwatch clock) => new()
+    {
+        Reference = reference.ToString(),
+        Tag = reference.Tag,
+        Digest = manifestDigest,
+        LayerDigest = image.LayerDigest,
+        Path = image.DiskPath,
+        Size = image.Size,
+        Status = status,
+        Source = source,
+        KernelPath = image.BootFiles.FirstOrDefault(f => Path.GetFileName(f).StartsWith("vmlinu", StringComparison.Ordinal)),
+        InitrdPath = image.BootFiles.FirstOrDefault(f => Path.GetFileName(f).StartsWith("initr", StringComparison.Ordinal)),
+        Duration = clock.Elapsed,
+    };
+}

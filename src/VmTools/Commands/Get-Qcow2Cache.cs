@@ -1,0 +1,165 @@
+using System.Management.Automation;
+using VmTools.Completers;
+using VmTools.Core;
+using VmTools.Core.Host;
+using VmTools.Core.Images;
+using VmTools.Core.Registry;
+
+namespace VmTools.Commands;
+
+/// <summary>
+/// Gets the QCOW2 base from the registry cache: tries the commit tag, then latest; a verified local copy with
+/// the registry's digest is a hit with no download. On a miss, -Build runs and what it built is published.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "Qcow2Cache", SupportsShouldProcess = true)]
+[OutputType(typeof(Qcow2CacheEntry))]
+public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
+{
+    /// <summary>Only this tag (no commit/latest fallback).</summary>
+    [Parameter(Position = 0)]
+    [ArgumentCompleter(typeof(CachedTagCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string? Tag { get; set; }
+
+    /// <summary>Also place the disk here (e.g. bin/output/qcow2/disk.qcow2).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Destination { get; set; }
+
+    [Parameter]
+    public PlacementMode LinkMode { get; set; } = PlacementMode.Auto;
+
+    /// <summary>Runs on a miss (or with -Force); must output the built qcow2's path (or an object with a Path property).</summary>
+    [Parameter]
+    public ScriptBlock? Build { get; set; }
+
+    /// <summary>Skip the registry lookup and build (requires -Build).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    /// <summary>Built images are published unless this is set.</summary>
+    [Parameter]
+    public SwitchParameter NoPublish { get; set; }
+
+    /// <summary>os/arch of the image to take from a multi-arch index (default: this machine's).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Platform { get; set; }
+
+    protected override void EndProcessing()
+    {
+        if (Force && Build is null) ThrowArgumentError("Qcow2CacheForceNeedsBuild", "-Force skips the registry and builds; it needs -Build.", null);
+        var repository = ParseRepository();
+        var platform = Platform is null ? OciPlatform.Current : Parse(() => OciPlatform.Parse(Platform));
+        var tags = Tag is not null ? new[] { Parse(() => ValidTag(Tag)) } : null;
+        var revision = RunCore(c => SourceRevision.ReadAsync(ProcessRunner.Instance, CurrentDirectory, c.Cancellation));
+        tags ??= new[] { Settings.CommitTag(revision), Settings.LatestTag };
+        WriteVerbose($"Looking for {repository.Name} tags {string.Join(", ", tags)} (registry {(Settings.RegistryEnabled ? "enabled" : "disabled by REGISTRY_CACHE")}).");
+
+        using var db = OpenState();
+        var fetcher = new Qcow2CacheFetcher(db, Paths);
+        Qcow2CacheEntry entry;
+        if (Force)
+        {
+            entry = new Qcow2CacheEntry { Reference = repository.Name, Tag = tags[0], Status = CacheStatus.Miss, Source = "Force" };
+        }
+        else
+        {
+            entry = RunCore(c => fetcher.FetchAsync(new FetchRequest(repository, tags)
+            {
+                Platform = platform,
+                RegistryEnabled = Settings.RegistryEnabled,
+                ClientOptions = ClientOptions(c.Verbose),
+            }, c, c.Cancellation));
+        }
+
+        if (entry.Status == CacheStatus.Miss && Build is not null)
+        {
+            entry = BuildAndPublish(db, repository, tags, revision, platform) ?? entry;
+        }
+
+        if (Destination is not null && entry.Path is not null && ShouldProcess(Destination, $"Place {entry.Reference}"))
+        {
+            var target = ResolvePath(Destination);
+            var used = RunCore(_ => Task.FromResult(DiskPlacement.Place(entry.Path, target, LinkMode)));
+            WriteVerbose($"Placed the disk at {target} by {used}.");
+            entry = entry with { Path = target };
+        }
+
+        WriteObject(entry);
+    }
+
+    private Qcow2CacheEntry? BuildAndPublish(Core.State.StateDb db, ImageReference repository, string[] tags, SourceRevision revision, OciPlatform platform)
+    {
+        if (!ShouldProcess(repository.WithTag(tags[0]).ToString(), "Build the base image and publish it")) return null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var output = Build!.Invoke();
+        var last = output.LastOrDefault(o => o is not null);
+        var built = last?.BaseObject switch
+        {
+            string s => s,
+            FileSystemInfo f => f.FullName,
+            _ => last?.Properties["Path"]?.Value?.ToString(),
+        };
+        if (string.IsNullOrEmpty(built) || !File.Exists(ResolvePath(built)))
+        {
+            ThrowTerminatingError(new ErrorRecord(new VmToolsException("Qcow2CacheBuildProducedNothing", FailureKind.InvalidOperation,
+                $"The -Build script block must output the path of the qcow2 it built; it output '{built ?? "nothing"}'."), "Qcow2CacheBuildProducedNothing", ErrorCategory.InvalidResult, built));
+        }
+
+        var diskPath = ResolvePath(built!);
+        var bootFiles = BootFilesOf(last);
+        var buildTime = clock.Elapsed;
+        new CacheEventLog(db).Record(CacheEventKind.Built, repository.WithTag(tags[0]).ToString(), new FileInfo(diskPath).Length, buildTime);
+        var publishTags = Tag is null && !revision.IsClean ? new[] { tags[0] } : tags;
+        if (NoPublish)
+        {
+            return new Qcow2CacheEntry { Reference = repository.WithTag(tags[0]).ToString(), Tag = tags[0], Path = diskPath, Size = new FileInfo(diskPath).Length, Status = CacheStatus.Built, Source = "Build", Duration = clock.Elapsed };
+        }
+
+        var publisher = new Qcow2CachePublisher(db, Paths);
+        var result = RunCore(c => publisher.PublishAsync(new PublishRequest(diskPath, repository, publishTags, revision)
+        {
+            BootFiles = bootFiles,
+            Platform = platform,
+            Created = PublishTime.For(diskPath),
+            RegistryEnabled = Settings.RegistryEnabled,
+            ClientOptions = ClientOptions(c.Verbose),
+        }, c, c.Cancellation));
+        WriteVerbose($"Published {result.Reference} ({result.Digest}); {result.BytesUploaded} bytes uploaded.");
+        var stored = new ImageStore(db, Paths).FindVerified(result.LayerDigest);
+        return new Qcow2CacheEntry
+        {
+            Reference = result.Reference,
+            Tag = publishTags[0],
+            Digest = result.Digest,
+            LayerDigest = result.LayerDigest,
+            Path = stored?.DiskPath ?? diskPath,
+            Size = new FileInfo(diskPath).Length,
+            Status = CacheStatus.Built,
+            Source = "Build",
+            KernelPath = bootFiles.FirstOrDefault(b => b.Name.StartsWith("vmlinu", StringComparison.Ordinal))?.SourcePath,
+            InitrdPath = bootFiles.FirstOrDefault(b => b.Name.StartsWith("initr", StringComparison.Ordinal))?.SourcePath,
+            Duration = clock.Elapsed,
+        };
+    }
+
+    /// <summary>A build result object may carry KernelPath/InitrdPath for direct kernel boot; they travel in the image.</summary>
+    private IReadOnlyList<BootFile> BootFilesOf(PSObject? built)
+    {
+        var list = new List<BootFile>();
+        if (built is null) return list;
+        foreach (var (property, name) in new[] { ("KernelPath", "vmlinuz"), ("InitrdPath", "initrd.img") })
+        {
+            if (built.Properties[property]?.Value is string p && p.Length > 0) list.Add(new BootFile(ResolvePath(p), name));
+        }
+
+        return list;
+    }
+
+    private T Parse<T>(Func<T> parse)
+    {
+        try { return parse(); }
+        catch (VmToolsException e) { ThrowTerminatingError(ToErrorRecord(e)); throw; }
+    }
+}

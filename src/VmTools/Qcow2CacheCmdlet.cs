@@ -1,0 +1,64 @@
+using System.Management.Automation;
+using VmTools.Completers;
+using VmTools.Core.Images;
+using VmTools.Core.Registry;
+
+namespace VmTools;
+
+/// <summary>Parameters and defaults every Qcow2Cache cmdlet shares: repository, credential, trust.</summary>
+public abstract class Qcow2CacheCmdlet : VmToolsCmdlet
+{
+    /// <summary>Repository without tag, e.g. quay.io/org/flightctl-device-qcow2. Default: quay.io/$REGISTRY_OWNER_TESTS/flightctl-device-qcow2.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(CachedRepositoryCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string? Repository { get; set; }
+
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>Allow plain HTTP and skip TLS verification for this registry (loopback registries may use HTTP without it).</summary>
+    [Parameter]
+    public SwitchParameter Insecure { get; set; }
+
+    protected CacheSettings Settings { get; private set; } = null!;
+
+    protected override void BeginProcessing()
+    {
+        base.BeginProcessing();
+        Settings = CacheSettings.FromEnvironment();
+    }
+
+    /// <summary>The repository as a reference without tag or digest; a tag given inline is refused (use -Tag).</summary>
+    protected ImageReference ParseRepository()
+    {
+        var text = Repository ?? Settings.DefaultRepository;
+        ImageReference reference;
+        try
+        {
+            reference = ImageReference.Parse(text);
+        }
+        catch (Core.VmToolsException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+
+        if (reference.Tag is not null || reference.Digest is not null)
+        {
+            ThrowArgumentError("ImageReferenceHasTag", $"-Repository takes a repository without tag or digest ('{reference.Name}'); pass the tag with -Tag.", text);
+        }
+
+        return reference;
+    }
+
+    protected RegistryClientOptions ClientOptions(Action<string> verbose) => new()
+    {
+        Credential = Credential is null ? null : new RegistryCredential(Credential.UserName, Credential.GetNetworkCredential().Password) { Source = "-Credential" },
+        Insecure = Insecure,
+        Verbose = verbose,
+    };
+
+    protected static string ValidTag(string tag) => ImageReference.ValidateTag(tag);
+}
