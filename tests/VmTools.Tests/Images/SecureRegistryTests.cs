@@ -1,0 +1,101 @@
+using System.Management.Automation;
+using System.Text;
+using VmTools.TestSupport;
+
+namespace VmTools.Tests.Images;
+
+public sealed class SecureRegistryFixture : IDisposable
+{
+    private RegistryServer? _server;
+
+    public RegistryServer Server => _server ??= RegistryServer.StartTlsWithAuth();
+
+    public void Dispose() => _server?.Dispose();
+}
+
+/// <summary>A TLS registry with a private CA and htpasswd auth: trust comes from certs.d, access from credentials.</summary>
+public sealed class SecureRegistryTests : IClassFixture<SecureRegistryFixture>
+{
+    private readonly SecureRegistryFixture _registry;
+
+    public SecureRegistryTests(SecureRegistryFixture registry) => _registry = registry;
+
+    private CacheSession Session(bool trust = true, string? authFile = null) => new(new Dictionary<string, string?>
+    {
+        ["VMTOOLS_CERTS_D"] = trust ? _registry.Server.CertsDirectory : null,
+        ["REGISTRY_AUTH_FILE"] = authFile,
+        ["HOME"] = Path.GetTempPath(),
+    });
+
+    private string Repo(string name) => $"{_registry.Server.Host}/secure/{name}{Guid.NewGuid():N}"[..^20];
+
+    private const string WithCredential = "$c = [pscredential]::new($args[2], [System.Net.NetworkCredential]::new('', $args[3]).SecurePassword); ";
+
+    [Fact]
+    public void SaveAndGet_WithCredentialOverTrustedTls_RoundTrip_AndNoStreamShowsThePassword()
+    {
+        using var s = Session();
+        var disk = TestDisks.CreateQcow2(s.Work.Combine("s.qcow2"), 9, seed: 20);
+        var repo = Repo("roundtrip");
+        var save = s.Ps.Run(WithCredential + "Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag s -Credential $c -Verbose", disk, repo, RegistryServer.User, RegistryServer.Password);
+        Assert.Empty(save.Errors);
+        using var fresh = Session();
+        var get = fresh.Ps.Run(WithCredential + "Get-Qcow2Cache -Repository $args[1] -Tag s -Credential $c -Verbose", disk, repo, RegistryServer.User, RegistryServer.Password);
+        Assert.Empty(get.Errors);
+        Assert.Equal("Pulled", get.Output.Single().Properties["Status"].Value.ToString());
+        Assert.True(TestDisks.SameBytes(disk, (string)get.Output.Single().Properties["Path"].Value));
+        Assert.DoesNotContain(RegistryServer.Password, save.AllText + get.AllText);
+        Assert.Contains(RegistryServer.User, get.AllText); // the verbose stream names who, never the secret
+    }
+
+    [Fact]
+    public void Get_WithoutCredential_IsUnauthorized()
+    {
+        using var s = Session();
+        var error = s.Ps.ExpectError("Get-Qcow2Cache -Repository $args[0] -Tag x", Repo("noauth"));
+        Assert.Equal("RegistryUnauthorized,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.AuthenticationError, error.CategoryInfo.Category);
+    }
+
+    [Fact]
+    public void Get_WrongPassword_IsUnauthorized_AndTheWrongPasswordIsNotShown()
+    {
+        using var s = Session();
+        const string wrong = "wrong-Pa55-word-xyz";
+        var error = s.Ps.ExpectError(WithCredential + "Get-Qcow2Cache -Repository $args[1] -Tag x -Credential $c", null, Repo("wrong"), RegistryServer.User, wrong);
+        Assert.Equal("RegistryUnauthorized,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
+        Assert.DoesNotContain(wrong, error.ToString() + error.Exception);
+    }
+
+    [Fact]
+    public void Test_UsesContainersAuthFile()
+    {
+        using var s0 = Session();
+        var authFile = s0.Work.Combine("auth.json");
+        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes(RegistryServer.User + ":" + RegistryServer.Password));
+        File.WriteAllText(authFile, "{\"auths\":{\"" + _registry.Server.Host + "\":{\"auth\":\"" + auth + "\"}}}");
+        using var s = Session(authFile: authFile);
+        var disk = TestDisks.CreateQcow2(s.Work.Combine("a.qcow2"), 1, seed: 21);
+        var repo = Repo("authfile");
+        s.Ps.Invoke("Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag a", disk, repo);
+        Assert.Equal(true, s.Ps.Invoke("Test-Qcow2Cache -Repository $args[0] -Tag a", repo).Single().BaseObject);
+    }
+
+    [Fact]
+    public void Get_UntrustedCertificate_FailsAsTlsUntrusted_NeverDowngradesToHttp()
+    {
+        using var s = Session(trust: false);
+        var error = s.Ps.ExpectError("Get-Qcow2Cache -Repository $args[0] -Tag x", Repo("untrusted"));
+        Assert.Equal("RegistryTlsUntrusted,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.SecurityError, error.CategoryInfo.Category);
+    }
+
+    [Fact]
+    public void Test_Unauthorized_WarnsAndAnswersFalse()
+    {
+        using var s = Session();
+        var r = s.Ps.Run("Test-Qcow2Cache -Repository $args[0] -Tag x", Repo("testauth"));
+        Assert.Equal(false, r.Output.Single().BaseObject);
+        Assert.Contains(r.Warnings, w => w.StartsWith("RegistryUnauthorized", StringComparison.Ordinal));
+    }
+}
