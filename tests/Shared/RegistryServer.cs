@@ -16,7 +16,7 @@ public sealed class RegistryServer : IDisposable
     private readonly Process _process;
     private readonly TempDirectory _dir;
 
-    private RegistryServer(bool tls)
+    private RegistryServer(bool tls, bool bearer = false)
     {
         var exe = RealComponent.RequireProgram("docker-registry", "apt-get install docker-registry");
         _dir = new TempDirectory("vmtools-registry");
@@ -67,6 +67,20 @@ public sealed class RegistryServer : IDisposable
                 """;
         }
 
+        if (bearer)
+        {
+            Tokens = new TokenServer(_dir.Path, User, Password);
+            config += $"""
+
+                auth:
+                  token:
+                    realm: {Tokens.Realm}
+                    service: {TokenServer.Service}
+                    issuer: {TokenServer.Issuer}
+                    rootcertbundle: {Tokens.CertificateBundlePath}
+                """;
+        }
+
         var configPath = _dir.Combine("config.yml");
         File.WriteAllText(configPath, config);
         var psi = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
@@ -101,6 +115,11 @@ public sealed class RegistryServer : IDisposable
 
     public static RegistryServer StartTlsWithAuth() => new(tls: true);
 
+    /// <summary>Plain HTTP on loopback with Bearer token auth from <see cref="TokenServer"/>.</summary>
+    public static RegistryServer StartWithTokenAuth() => new(tls: false, bearer: true);
+
+    public TokenServer? Tokens { get; private set; }
+
     /// <summary>Where the registry keeps a blob's bytes (for tamper tests).</summary>
     public string BlobDataPath(string digest)
     {
@@ -112,6 +131,7 @@ public sealed class RegistryServer : IDisposable
     {
         try { if (!_process.HasExited) { _process.Kill(true); _process.WaitForExit(5000); } } catch (InvalidOperationException) { }
         _process.Dispose();
+        Tokens?.Dispose();
         _dir.Dispose();
     }
 

@@ -76,6 +76,32 @@ public sealed class PowerShellHost : IDisposable
             ps.Streams.Warning.Select(w => w.Message).ToList(), ps.Streams.Progress.ToList(), ps.HadErrors);
     }
 
+    /// <summary>Starts a script and presses Ctrl+C (PowerShell.Stop) once a progress record satisfies <paramref name="stopWhen"/>.</summary>
+    public (bool Stopped, IReadOnlyList<ProgressRecord> Progress) RunAndStop(string script, Func<ProgressRecord, bool> stopWhen, params object?[] args)
+    {
+        using var ps = PowerShell.Create();
+        ps.Runspace = _runspace;
+        ps.AddScript(script);
+        foreach (var a in args) ps.AddArgument(a);
+        var stopRequested = 0;
+        ps.Streams.Progress.DataAdded += (sender, e) =>
+        {
+            var record = ((PSDataCollection<ProgressRecord>)sender!)[e.Index];
+            if (stopWhen(record) && Interlocked.Exchange(ref stopRequested, 1) == 0) ps.BeginStop(null, null);
+        };
+        var stopped = false;
+        try
+        {
+            ps.Invoke();
+        }
+        catch (PipelineStoppedException)
+        {
+            stopped = true;
+        }
+
+        return (stopped || ps.InvocationStateInfo.State == PSInvocationState.Stopped, ps.Streams.Progress.ToList());
+    }
+
     /// <summary>Runs a script that must fail, and returns the ErrorRecord (terminating or not).</summary>
     public ErrorRecord ExpectError(string script, params object?[] args)
     {

@@ -99,3 +99,48 @@ public sealed class SecureRegistryTests : IClassFixture<SecureRegistryFixture>
         Assert.Contains(r.Warnings, w => w.StartsWith("RegistryUnauthorized", StringComparison.Ordinal));
     }
 }
+
+public sealed class TokenRegistryFixture : IDisposable
+{
+    private RegistryServer? _server;
+
+    public RegistryServer Server => _server ??= RegistryServer.StartWithTokenAuth();
+
+    public void Dispose() => _server?.Dispose();
+}
+
+/// <summary>Bearer tokens: docker-registry in token mode with a token service that checks Basic credentials.</summary>
+public sealed class TokenRegistryTests : IClassFixture<TokenRegistryFixture>
+{
+    private const string WithCredential = "$c = [pscredential]::new($args[2], [System.Net.NetworkCredential]::new('', $args[3]).SecurePassword); ";
+    private readonly TokenRegistryFixture _registry;
+
+    public TokenRegistryTests(TokenRegistryFixture registry) => _registry = registry;
+
+    [Fact]
+    public void SaveAndGet_WithBearerTokens_RoundTrip_AndNeitherPasswordNorTokenIsShown()
+    {
+        var repo = $"{_registry.Server.Host}/token/base";
+        using var s = new CacheSession();
+        var disk = TestDisks.CreateQcow2(s.Work.Combine("b.qcow2"), 9, seed: 50);
+        var issuedBefore = _registry.Server.Tokens!.TokensIssued;
+        var save = s.Ps.Run(WithCredential + "Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag t -Credential $c -Verbose", disk, repo, RegistryServer.User, RegistryServer.Password);
+        Assert.Empty(save.Errors);
+        Assert.True(_registry.Server.Tokens.TokensIssued > issuedBefore, "the push must have gone through the token service");
+
+        using var fresh = new CacheSession();
+        var get = fresh.Ps.Run(WithCredential + "Get-Qcow2Cache -Repository $args[1] -Tag t -Credential $c -Verbose", disk, repo, RegistryServer.User, RegistryServer.Password);
+        Assert.Empty(get.Errors);
+        Assert.True(TestDisks.SameBytes(disk, (string)get.Output.Single().Properties["Path"].Value));
+        Assert.DoesNotContain(RegistryServer.Password, save.AllText + get.AllText);
+        Assert.DoesNotContain("eyJ", save.AllText + get.AllText); // no JWT in any stream
+    }
+
+    [Fact]
+    public void Get_AnonymousToken_IsRefusedAsUnauthorized()
+    {
+        using var s = new CacheSession();
+        var error = s.Ps.ExpectError("Get-Qcow2Cache -Repository $args[0] -Tag t", $"{_registry.Server.Host}/token/anon");
+        Assert.Equal("RegistryUnauthorized,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
+    }
+}
