@@ -16,7 +16,7 @@ public sealed class NoCloudSeedTests : IDisposable
 
     private CloudInitConfig FullConfig(string? instanceId = "vm-42") => CloudInitConfig.Create(new CloudInitInputs
     {
-        ConfigDirectory = SeedFixtures.MakeConfigDirectory(_temp.Path),
+        ConfigDirectory = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path),
         Hostname = "flight-vm-1",
         InstanceId = instanceId,
         RegistryAddress = "10.0.2.2:5000",
@@ -130,7 +130,7 @@ public sealed class NoCloudSeedTests : IDisposable
     [Fact]
     public void SeedDirectory_HasTheReferenceLayout_WithModes()
     {
-        var configDir = SeedFixtures.MakeConfigDirectory(_temp.Path);
+        var configDir = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path);
         var seed = _temp.Combine("out", "cloud-init-data");
         NoCloudSeed.WriteDirectory(FullConfig(), seed);
         var tree = IsoReaders.Tree(seed);
@@ -198,7 +198,7 @@ public sealed class NoCloudSeedTests : IDisposable
     [Fact]
     public void DebPackages_TravelToo()
     {
-        var dir = SeedFixtures.MakeConfigDirectory(_temp.Combine("deb"), packageExtension: ".deb");
+        var dir = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Combine("deb"), packageExtension: ".deb");
         var config = CloudInitConfig.Create(new CloudInitInputs { ConfigDirectory = dir });
         Assert.EndsWith(".deb", Assert.Single(config.Agent!.PackageFiles));
         Assert.Contains("/flightctl-config/packages/flightctl-agent-0.9.0-1.x86_64.deb", NoCloudSeed.ToIsoContent(config).Files);
@@ -210,7 +210,7 @@ public sealed class NoCloudSeedTests : IDisposable
     [InlineData("config", "CloudInitAgentConfigNotFound")]
     public void MissingRequiredInput_HasItsOwnErrorId(string missing, string errorId)
     {
-        var dir = SeedFixtures.MakeConfigDirectory(_temp.Path, certs: missing != "certs", ca: missing != "ca", config: missing != "config");
+        var dir = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path, certs: missing != "certs", ca: missing != "ca", config: missing != "config");
         var e = Assert.Throws<VmToolsException>(() => CloudInitConfig.Create(new CloudInitInputs { ConfigDirectory = dir }));
         Assert.Equal(errorId, e.ErrorId);
         Assert.Equal(FailureKind.NotFound, e.Kind);
@@ -235,7 +235,7 @@ public sealed class NoCloudSeedTests : IDisposable
     [Fact]
     public void RegistryWithCredentials_IsCloudInitRegistryAddressInvalid()
     {
-        var e = Assert.Throws<VmToolsException>(() => CloudInitConfig.Create(new CloudInitInputs { ConfigDirectory = SeedFixtures.MakeConfigDirectory(_temp.Path), RegistryAddress = "https://user:pw@host" }));
+        var e = Assert.Throws<VmToolsException>(() => CloudInitConfig.Create(new CloudInitInputs { ConfigDirectory = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path), RegistryAddress = "https://user:pw@host" }));
         Assert.Equal("CloudInitRegistryAddressInvalid", e.ErrorId);
         Assert.DoesNotContain("pw@", e.Message.Replace("'https://user:pw@host'", string.Empty));
     }

@@ -10,12 +10,13 @@ SERVICE="${VMTOOLS_AGENT_SERVICE:-@@SERVICE@@}"
 MOUNT_DIR="${VMTOOLS_SEED_MOUNT:-/run/vmtools-seed}"
 CONFIG_DIR="${VMTOOLS_AGENT_CONFIG_DIR:-/etc/flightctl}"
 REGISTRY_CONF="${VMTOOLS_REGISTRY_CONF:-/etc/containers/registries.conf.d/custom-registry.conf}"
+CONSOLES="${VMTOOLS_CONSOLES-/dev/console /dev/ttyS0}"
 MOUNTED_HERE=0
 
 say() {
     echo "$1"
     # The console is what a CI log shows; the serial port may be the only console.
-    for tty in /dev/console /dev/ttyS0; do
+    for tty in $CONSOLES; do
         if [ -c "$tty" ] && [ -w "$tty" ]; then
             echo "$1" 2>/dev/null >"$tty" || true
         fi

@@ -1,7 +1,7 @@
-namespace VmTools.Core.Tests.CloudInit;
+namespace VmTools.TestSupport;
 
 /// <summary>A VM_CONFIG_DIR as prepare_vm_config.sh lays it out: config.yaml, certs/, rpms/, ca.pem, registry.conf.</summary>
-internal static class SeedFixtures
+public static class CloudInitSeedFixtures
 {
     public static string MakeConfigDirectory(string parent, bool certs = true, bool ca = true, bool config = true, string packageExtension = ".rpm")
     {
