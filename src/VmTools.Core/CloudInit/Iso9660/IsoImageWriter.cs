@@ -40,7 +40,9 @@ public static class IsoImageWriter
                 WriteMetadata(output, layout, options);
                 await WriteFilesAsync(output, layout, progress, cancellationToken).ConfigureAwait(false);
                 output.SetLength(layout.TotalSectors * IsoEncoding.SectorSize);
-                output.Flush(flushToDisk: true);
+                // No fsync: a seed is a per-run artifact rebuilt at will, and the fsync cost more than the
+                // whole write (100 MB: 128 ms vs 58 ms). The rename still keeps readers from a partial image.
+                output.Flush(flushToDisk: false);
             }
 
             File.Move(temp, target, overwrite: true);
