@@ -140,6 +140,17 @@ public sealed class IsoWriterBadInputTests : IDisposable
     }
 
     [Fact]
+    public async Task FileOfFourGiB_IsIsoFileTooLarge()
+    {
+        // One extent's 32-bit length ends at 4 GiB - 1; multi-extent files (ISO level 3) are not written.
+        var f = _temp.Combine("huge.img");
+        using (var s = File.Create(f)) s.SetLength(1L << 32);
+        var e = await FailsAsync(() => new IsoContent().AddFile("huge.img", f));
+        Assert.Equal("IsoFileTooLarge", e.ErrorId);
+        Assert.Equal(FailureKind.LimitsExceeded, e.Kind);
+    }
+
+    [Fact]
     public async Task NineDirectoryLevels_IsIsoDirectoryTooDeep()
     {
         var e = await FailsAsync(() => new IsoContent().AddBytes("1/2/3/4/5/6/7/8/file", new byte[] { 1 }));
