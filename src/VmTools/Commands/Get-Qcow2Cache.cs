@@ -46,6 +46,11 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
     [ValidateNotNullOrEmpty]
     public string? Platform { get; set; }
 
+    /// <summary>Parallel ranged GETs for one blob (default 4).</summary>
+    [Parameter]
+    [ValidateRange(1, 32)]
+    public int ThrottleLimit { get; set; } = 4;
+
     protected override void EndProcessing()
     {
         if (Force && Build is null) ThrowArgumentError("Qcow2CacheForceNeedsBuild", "-Force skips the registry and builds; it needs -Build.", null);
@@ -69,7 +74,7 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
             {
                 Platform = platform,
                 RegistryEnabled = Settings.RegistryEnabled,
-                ClientOptions = ClientOptions(c.Verbose),
+                ClientOptions = ClientOptions(c.Verbose) with { Parallelism = ThrottleLimit },
             }, c, c.Cancellation));
         }
 

@@ -1,0 +1,175 @@
+using System.Text;
+using VmTools.Core.CloudInit.Iso9660;
+using VmTools.Core.Host;
+
+namespace VmTools.Core.CloudInit;
+
+/// <summary>
+/// Renders a <see cref="CloudInitConfig"/> as a NoCloud seed: <c>user-data</c> (#cloud-config),
+/// <c>meta-data</c>, <c>network-config</c> (v2) and the payload folder, either as a directory
+/// (the layout prepare_cloud_init_config.sh produced) or straight onto an image.
+/// </summary>
+public static class NoCloudSeed
+{
+    /// <summary>The payload folder's name on the seed, as in the reference layout.</summary>
+    public const string PayloadDirectory = "flightctl-config";
+
+    private const UnixFileMode Mode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode Mode0644 = Mode0600 | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
+    public static string UserData(CloudInitConfig config)
+    {
+        var q = YamlText.Quote;
+        var y = new StringBuilder("#cloud-config\n");
+        y.Append("# Written by VmTools New-CloudInitConfig.\n");
+        y.Append("hostname: ").Append(q(config.Hostname)).Append('\n');
+        y.Append("preserve_hostname: false\n");
+        if (config.Users.Count > 0)
+        {
+            y.Append("users:\n");
+            foreach (var u in config.Users)
+            {
+                y.Append("  - name: ").Append(q(u.Name)).Append('\n');
+                if (u.Sudo is not null) y.Append("    sudo: ").Append(q(u.Sudo)).Append('\n');
+                y.Append("    shell: ").Append(q(u.Shell)).Append('\n');
+                var hasPassword = u.PasswordHash is not null || u.HasPlainPassword;
+                y.Append("    lock_passwd: ").Append(hasPassword ? "false" : "true").Append('\n');
+                if (u.PasswordHash is { } hash) y.Append("    passwd: ").Append(q(hash)).Append('\n');
+                if (u.PlainPassword is { } plain) y.Append("    plain_text_passwd: ").Append(q(plain)).Append('\n');
+                if (u.SshAuthorizedKeys.Count > 0)
+                {
+                    y.Append("    ssh_authorized_keys:\n");
+                    foreach (var k in u.SshAuthorizedKeys) y.Append("      - ").Append(q(k)).Append('\n');
+                }
+            }
+
+            if (config.Users.Any(u => u.PasswordHash is not null || u.HasPlainPassword)) y.Append("ssh_pwauth: true\n");
+        }
+
+        var files = new List<CloudInitWriteFile>(config.WriteFiles);
+        if (config.Agent is { } agent) files.Add(new CloudInitWriteFile(SetupScript.GuestPath, SetupScript.Render(agent.ServiceName), "0755"));
+        if (files.Count > 0)
+        {
+            y.Append("write_files:\n");
+            foreach (var f in files)
+            {
+                y.Append("  - path: ").Append(q(f.Path)).Append('\n');
+                y.Append("    owner: ").Append(q(f.Owner)).Append('\n');
+                y.Append("    permissions: ").Append(q(f.Permissions)).Append('\n');
+                y.Append("    content: ").Append(YamlText.Block(f.Content, 6)).Append('\n');
+            }
+        }
+
+        var commands = new List<string>();
+        if (config.Agent is not null) commands.Add("[" + q(SetupScript.GuestPath) + "]");
+        commands.AddRange(config.RunCommands.Select(q));
+        if (commands.Count > 0)
+        {
+            y.Append("runcmd:\n");
+            foreach (var c in commands) y.Append("  - ").Append(c).Append('\n');
+        }
+
+        y.Append("final_message: ").Append(q("VMTOOLS-CLOUD-INIT: done, instance " + config.InstanceId + " after $UPTIME seconds")).Append('\n');
+        return y.ToString();
+    }
+
+    public static string MetaData(CloudInitConfig config)
+        => $"instance-id: {YamlText.Quote(config.InstanceId)}\nlocal-hostname: {YamlText.Quote(config.Hostname)}\n";
+
+    /// <summary>Network config v2: DHCP on whatever the guest names its NICs (q35/virtio guests rarely say eth0).</summary>
+    public static string NetworkConfig(CloudInitConfig config)
+        => "version: 2\nethernets:\n  vmtools-nics:\n    match:\n      name: " + YamlText.Quote(config.InterfaceNamePattern) + "\n    dhcp4: true\n    dhcp6: false\n";
+
+    /// <summary>The seed as image content; payload files are streamed from their sources when the image is written.</summary>
+    public static IsoContent ToIsoContent(CloudInitConfig config)
+    {
+        var content = new IsoContent()
+            .AddBytes("user-data", Encoding.UTF8.GetBytes(UserData(config)), Mode0600)
+            .AddBytes("meta-data", Encoding.UTF8.GetBytes(MetaData(config)))
+            .AddBytes("network-config", Encoding.UTF8.GetBytes(NetworkConfig(config)));
+        if (config.Agent is { } agent)
+        {
+            foreach (var (isoPath, source, bytes, mode) in Payload(agent))
+            {
+                if (bytes is not null) content.AddBytes(isoPath, bytes, mode);
+                else content.AddFile(isoPath, source!, mode);
+            }
+        }
+
+        return content;
+    }
+
+    /// <summary>
+    /// Writes the seed directory. It is assembled beside <paramref name="directory"/> and swapped in
+    /// whole, so a failure leaves the previous seed (or nothing) rather than a mix.
+    /// </summary>
+    public static IReadOnlyList<string> WriteDirectory(CloudInitConfig config, string directory)
+    {
+        var target = Path.GetFullPath(directory).TrimEnd('/');
+        var parent = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(parent);
+        var staging = Path.Combine(parent, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N")[..8] + ".new");
+        var old = staging[..^4] + ".old";
+        var written = new List<string>();
+        try
+        {
+            // The seed carries keys and passwords: only the owner may enter it.
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(staging);
+            else Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            void Put(string rel, string? source, byte[]? bytes, UnixFileMode mode)
+            {
+                var path = Path.Combine(staging, rel);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                if (bytes is not null) AtomicFile.WriteAllBytes(path, bytes, mode);
+                else
+                {
+                    File.Copy(source!, path);
+                    if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, mode);
+                }
+
+                written.Add(Path.Combine(target, rel));
+            }
+
+            Put("user-data", null, Encoding.UTF8.GetBytes(UserData(config)), Mode0600);
+            Put("meta-data", null, Encoding.UTF8.GetBytes(MetaData(config)), Mode0644);
+            Put("network-config", null, Encoding.UTF8.GetBytes(NetworkConfig(config)), Mode0644);
+            if (config.Agent is { } agent)
+            {
+                foreach (var (rel, source, bytes, mode) in Payload(agent)) Put(rel, source, bytes, mode);
+            }
+
+            if (Directory.Exists(target)) Directory.Move(target, old);
+            Directory.Move(staging, target);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            return written;
+        }
+        catch (IOException e)
+        {
+            if (!Directory.Exists(target) && Directory.Exists(old)) Directory.Move(old, target);
+            TryDeleteDirectory(staging);
+            throw new VmToolsException("CloudInitSeedWriteFailed", FailureKind.WriteError, $"Cannot write the seed directory '{target}': {e.Message}", e) { Target = target };
+        }
+        catch
+        {
+            TryDeleteDirectory(staging);
+            throw;
+        }
+    }
+
+    private static IEnumerable<(string Path, string? Source, byte[]? Bytes, UnixFileMode Mode)> Payload(AgentPayload agent)
+    {
+        var p = PayloadDirectory + "/";
+        yield return (p + "config.yaml", agent.ConfigFile, null, Mode0644);
+        foreach (var cert in agent.CertificateFiles) yield return (p + "certs/" + Path.GetFileName(cert), cert, null, Mode0600);
+        yield return (p + "ca.pem", agent.CaCertificateFile, null, Mode0644);
+        foreach (var pkg in agent.PackageFiles) yield return (p + "packages/" + Path.GetFileName(pkg), pkg, null, Mode0644);
+        if (agent.RegistryConfig is { } reg) yield return (p + "registry.conf", null, Encoding.UTF8.GetBytes(reg), Mode0644);
+        yield return (p + "setup.sh", null, Encoding.UTF8.GetBytes(SetupScript.Render(agent.ServiceName)), Mode0755);
+    }
+
+    private static void TryDeleteDirectory(string path)
+    {
+        try { if (Directory.Exists(path)) Directory.Delete(path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

@@ -1,0 +1,52 @@
+using VmTools.Core.CloudInit.Iso9660;
+
+namespace VmTools.Core.CloudInit;
+
+/// <summary>Writes a NoCloud seed image from a config, or from a seed directory someone prepared.</summary>
+public static class SeedImage
+{
+    public static Task<CloudInitIso> WriteAsync(CloudInitConfig config, string path, IsoImageOptions options, bool overwrite,
+        IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        GuardExisting(path, overwrite);
+        return IsoImageWriter.WriteAsync(NoCloudSeed.ToIsoContent(config), path, options, progress, cancellationToken);
+    }
+
+    /// <summary>Images a seed directory as it is; NoCloud needs user-data and meta-data at its top.</summary>
+    public static Task<CloudInitIso> WriteAsync(string sourceDirectory, string path, IsoImageOptions options, bool overwrite,
+        IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (!Directory.Exists(sourceDirectory))
+        {
+            throw new VmToolsException("IsoSourceNotFound", FailureKind.NotFound, $"The seed directory '{sourceDirectory}' does not exist.") { Target = sourceDirectory };
+        }
+
+        foreach (var required in new[] { "user-data", "meta-data" })
+        {
+            if (!File.Exists(Path.Combine(sourceDirectory, required)))
+            {
+                throw new VmToolsException("CloudInitSeedIncomplete", FailureKind.InvalidData,
+                    $"'{sourceDirectory}' has no '{required}'; cloud-init's NoCloud datasource ignores a seed without user-data and meta-data.") { Target = sourceDirectory };
+            }
+        }
+
+        var sourceFull = Path.GetFullPath(sourceDirectory).TrimEnd('/') + "/";
+        if (Path.GetFullPath(path).StartsWith(sourceFull, StringComparison.Ordinal))
+        {
+            throw new VmToolsException("IsoOutputInsideSource", FailureKind.InvalidArgument,
+                $"The image '{path}' would be written inside the directory it images ('{sourceDirectory}').") { Target = path };
+        }
+
+        GuardExisting(path, overwrite);
+        return IsoImageWriter.WriteAsync(new IsoContent().AddTree(sourceDirectory), path, options, progress, cancellationToken);
+    }
+
+    private static void GuardExisting(string path, bool overwrite)
+    {
+        if (!overwrite && File.Exists(path))
+        {
+            throw new VmToolsException("IsoOutputExists", FailureKind.ResourceExists,
+                $"'{path}' already exists; use -Force to replace it.") { Target = path };
+        }
+    }
+}

@@ -1,0 +1,152 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
+# User-level cases for New-CloudInitConfig / New-CloudInitIso. Each has a hosted-engine twin in
+# tests/VmTools.Tests/CloudInit/CloudInitCmdletTests.cs (named in the comment above it).
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../out/VmTools/VmTools.psd1') -Force
+    function New-ConfigDir([string] $Parent, [switch] $NoCerts, [switch] $NoCa, [switch] $NoConfig) {
+        $dir = Join-Path $Parent 'vm-config'
+        New-Item -ItemType Directory -Force (Join-Path $dir 'certs'), (Join-Path $dir 'rpms') | Out-Null
+        if (-not $NoConfig) { Set-Content (Join-Path $dir 'config.yaml') "enrollment-service: {}`n" }
+        if (-not $NoCerts) {
+            Set-Content (Join-Path $dir 'certs/client-enrollment.crt') 'CERT'
+            Set-Content (Join-Path $dir 'certs/client-enrollment.key') 'KEY'
+        }
+        if (-not $NoCa) { Set-Content (Join-Path $dir 'ca.pem') 'CA' }
+        Set-Content (Join-Path $dir 'rpms/flightctl-agent-0.9.0-1.x86_64.rpm') 'RPM'
+        $dir
+    }
+}
+
+Describe 'New-CloudInitConfig | New-CloudInitIso' {
+    BeforeEach {
+        $work = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+        New-Item -ItemType Directory $work | Out-Null
+        Push-Location $work
+        $env:VM_CONFIG_DIR = $null; $env:CLOUD_INIT_DIR = $null; $env:SOURCE_DATE_EPOCH = $null
+    }
+    AfterEach {
+        Pop-Location
+        Remove-Item -Recurse -Force $work
+        $env:VM_CONFIG_DIR = $null; $env:CLOUD_INIT_DIR = $null
+    }
+
+    # Twin: ConfigPipedToIso_WritesASeedImageReadersUnderstand
+    It 'writes a seed image readers understand' {
+        $dir = New-ConfigDir $work
+        $iso = New-CloudInitConfig -ConfigDirectory $dir -Hostname vm1 -InstanceId i-1 | New-CloudInitIso -Path seed.iso
+        $iso.VolumeLabel | Should -Be 'cidata'
+        $iso.Size | Should -Be (Get-Item seed.iso).Length
+        $iso.Files | Should -Contain '/flightctl-config/certs/client-enrollment.key'
+        (& isoinfo -i seed.iso -R -x /meta-data) -join "`n" | Should -Be "instance-id: `"i-1`"`nlocal-hostname: `"vm1`""
+    }
+
+    # Twin: ConfigFromVmConfigDirEnvironment_WritesSeedToCloudInitDir
+    It 'reads VM_CONFIG_DIR and writes the seed to CLOUD_INIT_DIR' {
+        $env:VM_CONFIG_DIR = New-ConfigDir $work
+        $env:CLOUD_INIT_DIR = Join-Path $work 'bin/cloud-init-data'
+        $cfg = New-CloudInitConfig -RegistryAddress 10.0.2.2:5000 -RegistryInsecure
+        $cfg.Agent.ServiceName | Should -Be 'flightctl-agent'
+        Join-Path $env:CLOUD_INIT_DIR 'user-data' | Should -Exist
+        Get-Content -Raw (Join-Path $env:CLOUD_INIT_DIR 'flightctl-config/registry.conf') | Should -Be "[[registry]]`nlocation = `"10.0.2.2:5000`"`ninsecure = true`n"
+    }
+
+    # Twin: SourceDirectory_ImagesAnExistingSeed
+    It 'images an existing seed directory' {
+        New-CloudInitConfig -Hostname plain -OutputDirectory seed | Out-Null
+        (New-CloudInitIso -SourceDirectory seed -Path plain.iso).Files | Should -Be @('/meta-data', '/network-config', '/user-data')
+    }
+
+    # Twin: WhatIf_WritesNothing
+    It 'writes nothing with -WhatIf' {
+        New-CloudInitConfig -Hostname w -OutputDirectory seed -WhatIf | New-CloudInitIso -Path w.iso -WhatIf
+        'seed' | Should -Not -Exist
+        'w.iso' | Should -Not -Exist
+    }
+
+    # Twin: ExistingImage_NeedsForce
+    It 'replaces an existing image only with -Force' {
+        Set-Content seed.iso 'old'
+        { New-CloudInitConfig | New-CloudInitIso -Path seed.iso -ErrorAction Stop } |
+            Should -Throw -ErrorId 'IsoOutputExists,VmTools.Commands.NewCloudInitIsoCommand'
+        New-CloudInitConfig | New-CloudInitIso -Path seed.iso -Force | Out-Null
+        Get-Content -Raw seed.iso | Should -Not -Be "old`n"
+    }
+
+    # Twin: MissingRequiredInput_FailsWithItsErrorId_AndWritesNoSeed
+    It 'fails with <ErrorId> when <Missing> is missing' -TestCases @(
+        @{ Missing = 'certs'; ErrorId = 'CloudInitCertificatesNotFound' }
+        @{ Missing = 'ca'; ErrorId = 'CloudInitCaCertificateNotFound' }
+        @{ Missing = 'config'; ErrorId = 'CloudInitAgentConfigNotFound' }
+    ) {
+        $dir = New-ConfigDir $work -NoCerts:($Missing -eq 'certs') -NoCa:($Missing -eq 'ca') -NoConfig:($Missing -eq 'config')
+        { New-CloudInitConfig -ConfigDirectory $dir -OutputDirectory seed -ErrorAction Stop } |
+            Should -Throw -ErrorId "$ErrorId,VmTools.Commands.NewCloudInitConfigCommand"
+        'seed' | Should -Not -Exist
+    }
+
+    # Twin: SeedDirectoryWithoutUserData_IsCloudInitSeedIncomplete
+    It 'refuses a seed directory without user-data' {
+        New-Item -ItemType Directory half | Out-Null
+        Set-Content half/meta-data 'instance-id: x'
+        { New-CloudInitIso -SourceDirectory half -Path half.iso -ErrorAction Stop } |
+            Should -Throw -ErrorId 'CloudInitSeedIncomplete,VmTools.Commands.NewCloudInitIsoCommand'
+        'half.iso' | Should -Not -Exist
+    }
+
+    # Twin: NameJolietCannotHold_IsIsoFileNameInvalid_AndNoImage
+    It 'refuses a name Joliet cannot hold' {
+        New-CloudInitConfig -OutputDirectory seed | Out-Null
+        Set-Content (Join-Path seed ('n' * 65)) 'x'
+        { New-CloudInitIso -SourceDirectory seed -Path bad.iso -ErrorAction Stop } |
+            Should -Throw -ErrorId 'IsoFileNameInvalid,VmTools.Commands.NewCloudInitIsoCommand'
+        'bad.iso' | Should -Not -Exist
+    }
+
+    # Twin: LinkOutOfTheSeed_IsIsoPathEscapesRoot
+    It 'refuses a link that leaves the seed directory' {
+        New-CloudInitConfig -OutputDirectory seed | Out-Null
+        Set-Content secret 'x'
+        New-Item -ItemType SymbolicLink -Path seed/leak -Target ../secret | Out-Null
+        { New-CloudInitIso -SourceDirectory seed -Path leak.iso -ErrorAction Stop } |
+            Should -Throw -ErrorId 'IsoPathEscapesRoot,VmTools.Commands.NewCloudInitIsoCommand'
+        'leak.iso' | Should -Not -Exist
+    }
+
+    # Twin: Password_NeverAppearsInAnyStream
+    It 'never shows a plain password' {
+        $p = ConvertTo-SecureString 'Hunter2-Secret' -AsPlainText -Force
+        $all = New-CloudInitConfig -UserName ci -Password $p -OutputDirectory seed -Verbose 4>&1 | New-CloudInitIso -Path p.iso -Verbose 4>&1 | Out-String
+        $all | Should -Not -Match 'Hunter2'
+        Get-Content -Raw seed/user-data | Should -Match 'plain_text_passwd: "Hunter2-Secret"'
+        (Get-Item p.iso).UnixFileMode | Should -Be 'UserRead, UserWrite'
+    }
+
+    # Twin: BadHostname_IsCloudInitHostnameInvalid
+    It 'refuses a bad hostname' {
+        { New-CloudInitConfig -Hostname 'not a host' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'CloudInitHostnameInvalid,VmTools.Commands.NewCloudInitConfigCommand'
+    }
+
+    # Twin: SameConfigTwice_GivesIdenticalImages
+    It 'writes identical bytes for the same config' {
+        $c = New-CloudInitConfig -InstanceId same -Hostname same
+        $c | New-CloudInitIso -Path a.iso | Out-Null
+        $c | New-CloudInitIso -Path b.iso | Out-Null
+        (Get-FileHash a.iso).Hash | Should -Be (Get-FileHash b.iso).Hash
+    }
+
+    # Twin: Completers_OfferKnownValues
+    It 'completes labels, interface patterns and the agent service' {
+        (TabExpansion2 'New-CloudInitIso -VolumeLabel ').CompletionMatches.CompletionText | Should -Contain 'cidata'
+        (TabExpansion2 'New-CloudInitConfig -InterfaceNamePattern en').CompletionMatches.CompletionText | Should -Be @("'en*'", "'ens*'", "'enp*'")
+        (TabExpansion2 'New-CloudInitConfig -AgentServiceName fl').CompletionMatches.CompletionText | Should -Be @('flightctl-agent')
+    }
+
+    # Twin: FormatViews_AreShippedAndNameRealTypesAndProperties
+    It 'shows the image as a table' {
+        $text = New-CloudInitConfig | New-CloudInitIso -Path t.iso | Out-String
+        $text | Should -Match 'VolumeLabel\s+Files\s+Size\s+Path'
+        $text | Should -Match 'cidata'
+    }
+}

@@ -1,0 +1,181 @@
+using System.Management.Automation;
+using VmTools.TestSupport;
+
+namespace VmTools.Tests.CloudInit;
+
+/// <summary>New-CloudInitConfig and New-CloudInitIso in a real PowerShell engine with the built module imported.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class CloudInitCmdletTests : IDisposable
+{
+    private readonly TempDirectory _temp = new("vmtools-ci-cmdlet");
+    private readonly PowerShellHost _ps;
+
+    public CloudInitCmdletTests()
+    {
+        _ps = new PowerShellHost(new Dictionary<string, string?>
+        {
+            ["VM_CONFIG_DIR"] = null,
+            ["CLOUD_INIT_DIR"] = null,
+            ["SOURCE_DATE_EPOCH"] = null,
+        });
+        // PowerShellHost.SetLocation calls Set-Location, a Management cmdlet this host lacks (its error is non-terminating and lost).
+        _ps.Invoke("$ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null", _temp.Path);
+        Assert.Equal(_temp.Path, _ps.Invoke("$PWD.ProviderPath").Single().ToString());
+    }
+
+    public void Dispose()
+    {
+        _ps.Dispose();
+        _temp.Dispose();
+    }
+
+    private string IsoInfo => RealComponent.RequireProgram("isoinfo", "apt-get install genisoimage");
+
+    [Fact]
+    public void ConfigPipedToIso_WritesASeedImageReadersUnderstand()
+    {
+        var configDir = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path);
+        var iso = _ps.Invoke("New-CloudInitConfig -ConfigDirectory $args[0] -Hostname vm1 -InstanceId i-1 | New-CloudInitIso -Path seed.iso", configDir).Single();
+        var path = (string)iso.Properties["Path"].Value;
+        Assert.Equal(_temp.Combine("seed.iso"), path);
+        Assert.Equal("cidata", iso.Properties["VolumeLabel"].Value);
+        Assert.Equal(new FileInfo(path).Length, (long)iso.Properties["Size"].Value);
+        var files = ((IEnumerable<string>)iso.Properties["Files"].Value).ToArray();
+        Assert.Contains("/flightctl-config/certs/client-enrollment.key", files);
+        Assert.Equal("instance-id: \"i-1\"\nlocal-hostname: \"vm1\"\n", Programs.MustRun(IsoInfo, "-i", path, "-R", "-x", "/meta-data"));
+        Assert.Contains("Volume id: cidata", Programs.MustRun(IsoInfo, "-d", "-i", path));
+    }
+
+    [Fact]
+    public void ConfigFromVmConfigDirEnvironment_WritesSeedToCloudInitDir()
+    {
+        _ps.SetEnv("VM_CONFIG_DIR", CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path));
+        _ps.SetEnv("CLOUD_INIT_DIR", _temp.Combine("bin", "cloud-init-data"));
+        var cfg = _ps.Invoke("New-CloudInitConfig -RegistryAddress 10.0.2.2:5000 -RegistryInsecure").Single();
+        Assert.Equal("flightctl-agent", ((dynamic)cfg.Properties["Agent"].Value).ServiceName);
+        Assert.True(File.Exists(_temp.Combine("bin", "cloud-init-data", "user-data")));
+        Assert.True(File.Exists(_temp.Combine("bin", "cloud-init-data", "flightctl-config", "packages", "flightctl-agent-0.9.0-1.x86_64.rpm")));
+        Assert.Equal("[[registry]]\nlocation = \"10.0.2.2:5000\"\ninsecure = true\n", File.ReadAllText(_temp.Combine("bin", "cloud-init-data", "flightctl-config", "registry.conf")));
+    }
+
+    [Fact]
+    public void SourceDirectory_ImagesAnExistingSeed()
+    {
+        _ps.Invoke("New-CloudInitConfig -Hostname plain -OutputDirectory seed | Out-Null");
+        var iso = _ps.Invoke("New-CloudInitIso -SourceDirectory seed -Path plain.iso").Single();
+        Assert.Equal(new[] { "/meta-data", "/network-config", "/user-data" }, (IEnumerable<string>)iso.Properties["Files"].Value);
+    }
+
+    [Fact]
+    public void WhatIf_WritesNothing()
+    {
+        _ps.Invoke("New-CloudInitConfig -Hostname w -OutputDirectory seed -WhatIf | New-CloudInitIso -Path w.iso -WhatIf");
+        Assert.False(Directory.Exists(_temp.Combine("seed")));
+        Assert.False(File.Exists(_temp.Combine("w.iso")));
+    }
+
+    [Fact]
+    public void ExistingImage_NeedsForce()
+    {
+        File.WriteAllText(_temp.Combine("seed.iso"), "old");
+        var e = _ps.ExpectError("New-CloudInitConfig | New-CloudInitIso -Path seed.iso");
+        Assert.Equal("IsoOutputExists,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category);
+        Assert.Equal("old", File.ReadAllText(_temp.Combine("seed.iso")));
+        _ps.Invoke("New-CloudInitConfig | New-CloudInitIso -Path seed.iso -Force");
+        Assert.NotEqual("old", File.ReadAllText(_temp.Combine("seed.iso")));
+    }
+
+    [Theory]
+    [InlineData("certs", "CloudInitCertificatesNotFound")]
+    [InlineData("ca", "CloudInitCaCertificateNotFound")]
+    [InlineData("config", "CloudInitAgentConfigNotFound")]
+    public void MissingRequiredInput_FailsWithItsErrorId_AndWritesNoSeed(string missing, string errorId)
+    {
+        var dir = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path, certs: missing != "certs", ca: missing != "ca", config: missing != "config");
+        var e = _ps.ExpectError("New-CloudInitConfig -ConfigDirectory $args[0] -OutputDirectory seed", dir);
+        Assert.Equal(errorId + ",VmTools.Commands.NewCloudInitConfigCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category);
+        Assert.False(Directory.Exists(_temp.Combine("seed")));
+    }
+
+    [Fact]
+    public void SeedDirectoryWithoutUserData_IsCloudInitSeedIncomplete()
+    {
+        Directory.CreateDirectory(_temp.Combine("half"));
+        File.WriteAllText(_temp.Combine("half", "meta-data"), "instance-id: x\n");
+        var e = _ps.ExpectError("New-CloudInitIso -SourceDirectory half -Path half.iso");
+        Assert.Equal("CloudInitSeedIncomplete,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.False(File.Exists(_temp.Combine("half.iso")));
+    }
+
+    [Fact]
+    public void NameJolietCannotHold_IsIsoFileNameInvalid_AndNoImage()
+    {
+        _ps.Invoke("New-CloudInitConfig -OutputDirectory seed | Out-Null");
+        File.WriteAllText(_temp.Combine("seed", new string('n', 65)), "x");
+        var e = _ps.ExpectError("New-CloudInitIso -SourceDirectory seed -Path bad.iso");
+        Assert.Equal("IsoFileNameInvalid,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+        Assert.Equal(new[] { "seed" }, Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).Where(n => n != "home"));
+    }
+
+    [Fact]
+    public void LinkOutOfTheSeed_IsIsoPathEscapesRoot()
+    {
+        _ps.Invoke("New-CloudInitConfig -OutputDirectory seed | Out-Null");
+        File.WriteAllText(_temp.Combine("secret"), "x");
+        File.CreateSymbolicLink(_temp.Combine("seed", "leak"), "../secret");
+        var e = _ps.ExpectError("New-CloudInitIso -SourceDirectory seed -Path leak.iso");
+        Assert.Equal("IsoPathEscapesRoot,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.False(File.Exists(_temp.Combine("leak.iso")));
+    }
+
+    [Fact]
+    public void Password_NeverAppearsInAnyStream()
+    {
+        var r = _ps.Run("$p = [System.Net.NetworkCredential]::new('', 'Hunter2-Secret').SecurePassword; New-CloudInitConfig -UserName ci -Password $p -OutputDirectory seed -Verbose | New-CloudInitIso -Path p.iso -Verbose");
+        Assert.DoesNotContain("Hunter2", r.AllText);
+        Assert.Contains("plain_text_passwd: \"Hunter2-Secret\"", File.ReadAllText(_temp.Combine("seed", "user-data")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_temp.Combine("p.iso")));
+    }
+
+    [Fact]
+    public void BadHostname_IsCloudInitHostnameInvalid()
+    {
+        var e = _ps.ExpectError("New-CloudInitConfig -Hostname 'not a host'");
+        Assert.Equal("CloudInitHostnameInvalid,VmTools.Commands.NewCloudInitConfigCommand", e.FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void SameConfigTwice_GivesIdenticalImages()
+    {
+        _ps.Invoke("$c = New-CloudInitConfig -InstanceId same -Hostname same; $c | New-CloudInitIso -Path a.iso | Out-Null; $c | New-CloudInitIso -Path b.iso | Out-Null");
+        Assert.Equal(File.ReadAllBytes(_temp.Combine("a.iso")), File.ReadAllBytes(_temp.Combine("b.iso")));
+    }
+
+    [Fact]
+    public void Completers_OfferKnownValues()
+    {
+        string[] Complete(string line) => _ps.Invoke("(TabExpansion2 -inputScript $args[0] -cursorColumn $args[0].Length).CompletionMatches.CompletionText", line).Select(l => l.ToString()!).ToArray();
+        Assert.Contains("cidata", Complete("New-CloudInitIso -VolumeLabel "));
+        Assert.Equal(new[] { "'en*'", "'ens*'", "'enp*'" }, Complete("New-CloudInitConfig -InterfaceNamePattern en"));
+        Assert.Equal(new[] { "flightctl-agent" }, Complete("New-CloudInitConfig -AgentServiceName fl"));
+    }
+
+    [Fact]
+    public void FormatViews_AreShippedAndNameRealTypesAndProperties()
+    {
+        // Get-FormatData and Out-String are Utility cmdlets this host lacks: check the shipped file against the loaded types instead.
+        var moduleDir = Path.GetDirectoryName(PowerShellHost.ModuleManifest)!;
+        Assert.Contains("VmTools.CloudInit.format.ps1xml", _ps.Invoke("(Get-Module VmTools).ExportedFormatFiles").Select(f => Path.GetFileName(f.ToString())));
+        var doc = System.Xml.Linq.XDocument.Load(Path.Combine(moduleDir, "VmTools.CloudInit.format.ps1xml"));
+        foreach (var view in doc.Descendants("View"))
+        {
+            var typeName = view.Element("ViewSelectedBy")!.Element("TypeName")!.Value;
+            var properties = _ps.Invoke("param($t) ([type]$t).GetProperties().Name", typeName).Select(p => p.ToString()).ToHashSet();
+            Assert.NotEmpty(properties);
+            foreach (var name in view.Descendants("PropertyName").Select(p => p.Value)) Assert.Contains(name, properties);
+        }
+    }
+}
