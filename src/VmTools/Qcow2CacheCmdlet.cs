@@ -34,16 +34,7 @@ public abstract class Qcow2CacheCmdlet : VmToolsCmdlet
     protected ImageReference ParseRepository()
     {
         var text = Repository ?? Settings.DefaultRepository;
-        ImageReference reference;
-        try
-        {
-            reference = ImageReference.Parse(text);
-        }
-        catch (Core.VmToolsException e)
-        {
-            ThrowTerminatingError(ToErrorRecord(e));
-            throw;
-        }
+        var reference = Guard(() => ImageReference.Parse(text));
 
         if (reference.Tag is not null || reference.Digest is not null)
         {

@@ -110,6 +110,20 @@ public abstract class VmToolsCmdlet : PSCmdlet
         try { q.Add(action); } catch (InvalidOperationException) { }
     }
 
+    /// <summary>Runs a parse or validation from the core; its failure becomes a terminating ErrorRecord with the core's ErrorId.</summary>
+    protected T Guard<T>(Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (VmToolsException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+    }
+
     protected ErrorRecord ToErrorRecord(VmToolsException e) => new(e, e.ErrorId, Map(e.Kind), e.Target);
 
     protected void ThrowArgumentError(string errorId, string message, object? target)

@@ -55,8 +55,8 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
     {
         if (Force && Build is null) ThrowArgumentError("Qcow2CacheForceNeedsBuild", "-Force skips the registry and builds; it needs -Build.", null);
         var repository = ParseRepository();
-        var platform = Platform is null ? OciPlatform.Current : Parse(() => OciPlatform.Parse(Platform));
-        var tags = Tag is not null ? new[] { Parse(() => ValidTag(Tag)) } : null;
+        var platform = Platform is null ? OciPlatform.Current : Guard(() => OciPlatform.Parse(Platform));
+        var tags = Tag is not null ? new[] { Guard(() => ValidTag(Tag)) } : null;
         var revision = RunCore(c => SourceRevision.ReadAsync(ProcessRunner.Instance, CurrentDirectory, c.Cancellation));
         tags ??= new[] { Settings.CommitTag(revision), Settings.LatestTag };
         WriteVerbose($"Looking for {repository.Name} tags {string.Join(", ", tags)} (registry {(Settings.RegistryEnabled ? "enabled" : "disabled by REGISTRY_CACHE")}).");
@@ -162,9 +162,4 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
         return list;
     }
 
-    private T Parse<T>(Func<T> parse)
-    {
-        try { return parse(); }
-        catch (VmToolsException e) { ThrowTerminatingError(ToErrorRecord(e)); throw; }
-    }
 }

@@ -52,7 +52,7 @@ public sealed class SaveQcow2CacheCommand : Qcow2CacheCmdlet
         string[] tags;
         if (Tag is not null)
         {
-            tags = Tag.Select(t => Guarded(() => ValidTag(t))).ToArray();
+            tags = Tag.Select(t => Guard(() => ValidTag(t))).ToArray();
         }
         else
         {
@@ -60,7 +60,7 @@ public sealed class SaveQcow2CacheCommand : Qcow2CacheCmdlet
             if (!revision.IsClean) WriteVerbose($"Git tree is {revision.TreeState}: not updating {Settings.LatestTag}.");
         }
 
-        var platform = Platform is null ? OciPlatform.Current : Guarded(() => OciPlatform.Parse(Platform));
+        var platform = Platform is null ? OciPlatform.Current : Guard(() => OciPlatform.Parse(Platform));
         var boot = new List<BootFile>();
         if (KernelPath is not null) boot.Add(new BootFile(ResolvePath(KernelPath), "vmlinuz"));
         if (InitrdPath is not null) boot.Add(new BootFile(ResolvePath(InitrdPath), "initrd.img"));
@@ -86,9 +86,4 @@ public sealed class SaveQcow2CacheCommand : Qcow2CacheCmdlet
         WriteObject(result);
     }
 
-    private T Guarded<T>(Func<T> parse)
-    {
-        try { return parse(); }
-        catch (VmToolsException e) { ThrowTerminatingError(ToErrorRecord(e)); throw; }
-    }
 }

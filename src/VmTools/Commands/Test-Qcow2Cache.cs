@@ -22,17 +22,7 @@ public sealed class TestQcow2CacheCommand : Qcow2CacheCmdlet
     protected override void EndProcessing()
     {
         var repository = ParseRepository();
-        string[] tags;
-        try
-        {
-            tags = Tag is not null ? new[] { ValidTag(Tag) } : null!;
-        }
-        catch (VmToolsException e)
-        {
-            ThrowTerminatingError(ToErrorRecord(e));
-            throw;
-        }
-
+        var tags = Tag is not null ? new[] { Guard(() => ValidTag(Tag)) } : null;
         if (tags is null)
         {
             var revision = RunCore(c => SourceRevision.ReadAsync(ProcessRunner.Instance, CurrentDirectory, c.Cancellation));

@@ -1,7 +1,6 @@
 using System.Collections;
 using System.Management.Automation;
 using System.Management.Automation.Language;
-using VmTools.Core.State;
 
 namespace VmTools.Completers;
 
@@ -9,21 +8,5 @@ namespace VmTools.Completers;
 public sealed class CachedRepositoryCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-    {
-        var paths = VmToolsPaths.FromEnvironment();
-        if (!File.Exists(paths.DatabasePath)) yield break;
-        List<string> names;
-        using (var db = StateDb.Open(paths.DatabasePath))
-        {
-            using var cmd = db.Command("SELECT DISTINCT registry || '/' || repository FROM image_refs ORDER BY 1");
-            using var r = cmd.ExecuteReader();
-            names = new List<string>();
-            while (r.Read()) names.Add(r.GetString(0));
-        }
-
-        foreach (var n in names.Where(n => n.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase)))
-        {
-            yield return new CompletionResult(n, n, CompletionResultType.ParameterValue, n);
-        }
-    }
+        => StateCompletion.Offer(wordToComplete, "SELECT DISTINCT registry || '/' || repository FROM image_refs");
 }

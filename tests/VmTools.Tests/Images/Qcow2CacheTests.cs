@@ -332,4 +332,19 @@ public sealed class Qcow2CacheTests : IClassFixture<PlainRegistryFixture>
         var got = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0]", repo).Single();
         Assert.Equal($"ci-cache-{commit}", Prop(got, "Tag"));
     }
+
+    [Fact]
+    public void TabCompletion_OffersKnownRepositoriesAndTags()
+    {
+        using var s = new CacheSession();
+        var disk = TestDisks.CreateQcow2(s.Work.Combine("c.qcow2"), 1, seed: 12);
+        var repo = Repo("complete");
+        s.Ps.Invoke("Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag completion-tag", disk, repo);
+        var line = $"Get-Qcow2Cache -Repository {repo} -Tag compl";
+        var tags = s.Ps.Invoke("(TabExpansion2 $args[0] $args[0].Length).CompletionMatches.CompletionText", line).Select(o => o.ToString()).ToArray();
+        Assert.Equal(new[] { "completion-tag" }, tags);
+        var repoLine = $"Get-Qcow2Cache -Repository {_registry.Server.Host}/vmtools-test/compl";
+        var repos = s.Ps.Invoke("(TabExpansion2 $args[0] $args[0].Length).CompletionMatches.CompletionText", repoLine).Select(o => o.ToString()).ToArray();
+        Assert.Contains(repo, repos);
+    }
 }
