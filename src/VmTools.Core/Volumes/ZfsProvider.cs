@@ -187,9 +187,21 @@ public sealed class ZfsProvider : IVolumeProvider
 
     public async Task ReceiveAsync(string filesystem, Func<Stream, CancellationToken, Task> produce, CancellationToken cancellationToken)
     {
-        // -F: the live volume is rolled back to its newest snapshot first, as flynn did; without it
-        // any touch of the mounted target (even atime) makes an incremental receive fail.
-        var r = await _runner.RunAsync(new CommandSpec("zfs", new[] { "receive", "-F", filesystem }) { WriteStdin = produce }, cancellationToken).ConfigureAwait(false);
+        // zfs-fuse fails a receive into a freshly mounted filesystem with "I/O error" now and then;
+        // receiving into the unmounted filesystem never does. It is mounted again whatever happens.
+        await RunAsync("zfs", cancellationToken, "unmount", filesystem).ConfigureAwait(false);
+        CommandResult r;
+        try
+        {
+            // -F: the live volume is rolled back to its newest snapshot first, as flynn did; without it
+            // any touch of the target (even atime) makes an incremental receive fail.
+            r = await _runner.RunAsync(new CommandSpec("zfs", new[] { "receive", "-F", filesystem }) { WriteStdin = produce }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await EnsureMountedAsync(filesystem, CancellationToken.None).ConfigureAwait(false);
+        }
+
         if (r.Succeeded) return;
         ThrowIfDaemonDown(r);
         var err = r.StandardError.Trim();
