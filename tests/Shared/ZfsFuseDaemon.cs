@@ -115,6 +115,22 @@ public sealed class ZfsFuseDaemon : IAsyncLifetime
         }
     }
 
+    /// <summary>Unmounts and destroys one dataset behind VmTools' back, retrying while zfs-fuse calls it busy.</summary>
+    public static void DestroyDataset(string dataset)
+    {
+        var last = string.Empty;
+        for (var i = 0; i < 10; i++)
+        {
+            Programs.Run("zfs", "unmount", dataset);
+            var (code, _, err) = Programs.Run("zfs", "destroy", dataset);
+            if (code == 0) return;
+            last = err;
+            Thread.Sleep(300);
+        }
+
+        Assert.Fail($"zfs destroy {dataset} kept failing: {last}");
+    }
+
     private static bool Answers() => Programs.Run("zpool", "list").ExitCode == 0;
 
     /// <summary>A daemon this fixture started found pools from an earlier crashed run in zpool.cache: they belong to nobody.</summary>

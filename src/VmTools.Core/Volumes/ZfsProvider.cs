@@ -115,40 +115,42 @@ public sealed class ZfsProvider : IVolumeProvider
         if (!dataset.Contains('@'))
         {
             // zfs-fuse refuses the first destroy of a mounted dataset as busy; unmounting first avoids it.
-            await RunAsync("zfs", cancellationToken, "unmount", dataset).ConfigureAwait(false);
+            await RunWhileBusyAsync(cancellationToken, "unmount", dataset).ConfigureAwait(false);
         }
 
-        for (var attempt = 1; ; attempt++)
+        var r = await RunWhileBusyAsync(cancellationToken, "destroy", dataset).ConfigureAwait(false);
+        if (r.Succeeded || IsDoesNotExist(r.StandardError)) return;
+        var err = r.StandardError;
+        if (err.Contains("dependent clones", StringComparison.Ordinal))
         {
-            var r = await RunAsync("zfs", cancellationToken, "destroy", dataset).ConfigureAwait(false);
-            if (r.Succeeded || IsDoesNotExist(r.StandardError)) return;
-            var err = r.StandardError;
-            if (err.Contains("dependent clones", StringComparison.Ordinal))
-            {
-                throw new VmToolsException("VolumeHasDependentClones", FailureKind.InvalidOperation,
-                    $"'{dataset}' has clones made from it; remove those volumes first: {err.Trim()}") { Target = dataset };
-            }
-
-            if (err.Contains("has children", StringComparison.Ordinal))
-            {
-                throw new VmToolsException("VolumeHasSnapshots", FailureKind.InvalidOperation,
-                    $"'{dataset}' still has snapshots: {err.Trim()}") { Target = dataset };
-            }
-
-            if (err.Contains("busy", StringComparison.Ordinal) && attempt < 5)
-            {
-                await Task.Delay(300, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            r.EnsureSuccess(err.Contains("busy", StringComparison.Ordinal) ? "VolumeBusy" : "ZfsCommandFailed");
+            throw new VmToolsException("VolumeHasDependentClones", FailureKind.InvalidOperation,
+                $"'{dataset}' has clones made from it; remove those volumes first: {err.Trim()}") { Target = dataset };
         }
+
+        if (err.Contains("has children", StringComparison.Ordinal))
+        {
+            throw new VmToolsException("VolumeHasSnapshots", FailureKind.InvalidOperation,
+                $"'{dataset}' still has snapshots: {err.Trim()}") { Target = dataset };
+        }
+
+        r.EnsureSuccess(err.Contains("busy", StringComparison.Ordinal) ? "VolumeBusy" : "ZfsCommandFailed");
     }
 
     public async Task EnsureMountedAsync(string dataset, CancellationToken cancellationToken)
     {
-        var r = await RunAsync("zfs", cancellationToken, "mount", dataset).ConfigureAwait(false);
+        var r = await RunWhileBusyAsync(cancellationToken, "mount", dataset).ConfigureAwait(false);
         if (!r.Succeeded && !r.StandardError.Contains("already mounted", StringComparison.Ordinal)) r.EnsureSuccess("ZfsCommandFailed");
+    }
+
+    /// <summary>zfs-fuse answers "busy" for a while after a mount or unmount; those calls are retried a few times.</summary>
+    private async Task<CommandResult> RunWhileBusyAsync(CancellationToken cancellationToken, params string[] args)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var r = await RunAsync("zfs", args, cancellationToken).ConfigureAwait(false);
+            if (r.Succeeded || !r.StandardError.Contains("busy", StringComparison.Ordinal) || attempt == 8) return r;
+            await Task.Delay(250 * attempt, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async Task<IReadOnlyList<ZfsSnapshot>> ListSnapshotsAsync(string filesystem, CancellationToken cancellationToken)
@@ -189,7 +191,7 @@ public sealed class ZfsProvider : IVolumeProvider
     {
         // zfs-fuse fails a receive into a freshly mounted filesystem with "I/O error" now and then;
         // receiving into the unmounted filesystem never does. It is mounted again whatever happens.
-        await RunAsync("zfs", cancellationToken, "unmount", filesystem).ConfigureAwait(false);
+        await RunWhileBusyAsync(cancellationToken, "unmount", filesystem).ConfigureAwait(false);
         CommandResult r;
         try
         {

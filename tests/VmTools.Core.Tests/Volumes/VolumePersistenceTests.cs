@@ -28,8 +28,7 @@ public sealed class VolumePersistenceTests(ZfsFuseDaemon daemon)
         }
 
         // Destroyed behind VmTools' back (the record is now stale), then the host goes down.
-        Programs.MustRun("zfs", "unmount", vol2.Dataset);
-        Programs.MustRun("zfs", "destroy", vol2.Dataset);
+        ZfsFuseDaemon.DestroyDataset(vol2.Dataset);
         VolumeSandbox.Export(pool);
         Assert.False(File.Exists(Path.Combine(vol1.Mountpoint, "alpha")), "export must take the files away");
 
