@@ -7,11 +7,23 @@
     Copyright            = '(c) VmTools contributors'
     Description          = 'Fast, disposable VMs for CI: a QCOW2 base image cache in an OCI registry, cloud-init seed ISOs, qemu VMs that survive their controller, and ZFS volumes.'
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @()
+    FormatsToProcess     = @('VmTools.Volumes.format.ps1xml')
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
     CmdletsToExport      = @(
         'Get-Qcow2CacheStatistics'
+        # Volumes
+        'Initialize-VmVolumePool'
+        'Get-VmVolumePool'
+        'New-VmVolume'
+        'Get-VmVolume'
+        'Remove-VmVolume'
+        'New-VmVolumeSnapshot'
+        'Get-VmVolumeSnapshot'
+        'Get-VmVolumeHave'
+        'Send-VmVolumeSnapshot'
+        'Receive-VmVolumeSnapshot'
+        'New-VmVolumeDisk'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
