@@ -10,6 +10,7 @@
     FormatsToProcess     = @(
         'VmTools.Images.format.ps1xml'
         'VmTools.CloudInit.format.ps1xml'
+        'VmTools.Volumes.format.ps1xml'
     )
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
@@ -20,6 +21,18 @@
         'Get-Qcow2CacheStatistics'
         'New-CloudInitConfig'
         'New-CloudInitIso'
+        # Volumes
+        'Initialize-VmVolumePool'
+        'Get-VmVolumePool'
+        'New-VmVolume'
+        'Get-VmVolume'
+        'Remove-VmVolume'
+        'New-VmVolumeSnapshot'
+        'Get-VmVolumeSnapshot'
+        'Get-VmVolumeHave'
+        'Send-VmVolumeSnapshot'
+        'Receive-VmVolumeSnapshot'
+        'New-VmVolumeDisk'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -1,0 +1,294 @@
+using System.Buffers;
+using System.Diagnostics;
+using VmTools.Core.Host;
+
+namespace VmTools.Core.Volumes;
+
+/// <summary>
+/// Moves snapshots between volumes with zfs send/receive: to a file, to any stream, or straight
+/// into a receiving volume (possibly on another pool). The delta starts from the newest snapshot
+/// both sides share (matched by zfs guid, not only the receiver's last one as flynn did); with
+/// none shared the stream is full. A send holds its snapshot (recorded first, so the next open
+/// releases a hold an interrupted send left); a failure or cancellation on either side kills both.
+/// </summary>
+public sealed class VolumeTransfer
+{
+    private const int BufferSize = 1 << 20;
+    private readonly VolumeStore _store;
+
+    public VolumeTransfer(VolumeStore store) => _store = store;
+
+    /// <summary>Writes the stream for <paramref name="snapshotId"/> to <paramref name="destination"/>.</summary>
+    public async Task<VolumeSendResult> SendAsync(string snapshotId, IReadOnlyList<VolumeHave>? haves, Stream destination,
+        IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var plan = await PlanAsync(snapshotId, haves ?? Array.Empty<VolumeHave>(), cancellationToken).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        long bytes = 0;
+        await WithHoldAsync(plan, async () =>
+        {
+            await plan.Provider.SendAsync(plan.Snapshot.Dataset, plan.From, async (stdout, ct) =>
+            {
+                bytes = await CopyAsync(stdout, destination, n => progress?.Report(new TransferProgress("Sending volume snapshot", plan.Snapshot.Dataset, n, null, clock.Elapsed)), ct)
+                    .ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return new VolumeSendResult { SnapshotId = plan.Snapshot.Id, Snapshot = plan.Snapshot.Dataset, FromSnapshot = plan.From, BytesSent = bytes, Elapsed = clock.Elapsed };
+    }
+
+    /// <summary>Writes the stream to a file, atomically: a failed or cancelled send leaves no file behind.</summary>
+    public async Task<VolumeSendResult> SendToFileAsync(string snapshotId, IReadOnlyList<VolumeHave>? haves, string path, bool overwrite,
+        IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        path = Path.GetFullPath(path);
+        if (!overwrite && File.Exists(path))
+        {
+            throw new VmToolsException("VolumeStreamFileExists", FailureKind.ResourceExists, $"'{path}' already exists; use -Force to replace it.") { Target = path };
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = AtomicFile.TempPathFor(path);
+        try
+        {
+            VolumeSendResult result;
+            await using (var file = AtomicFile.Create(temp, null))
+            {
+                result = await SendAsync(snapshotId, haves, file, progress, cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite);
+            return result with { Path = path };
+        }
+        catch
+        {
+            AtomicFile.TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Pipes zfs send into zfs receive on the target volume and records what arrived as a new
+    /// snapshot volume. A full stream into a volume that has snapshots is refused before anything runs.
+    /// </summary>
+    public async Task<Volume> TransferAsync(string snapshotId, string targetVolumeId, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var target = RequireWritableTarget(targetVolumeId);
+        var targetProvider = _store.Provider(target.Pool);
+        var haves = await _store.ListHavesAsync(target.Id, cancellationToken).ConfigureAwait(false);
+        var plan = await PlanAsync(snapshotId, haves, cancellationToken).ConfigureAwait(false);
+        if (plan.From is null && haves.Count > 0) throw FullIntoSnapshots(target, haves);
+
+        var clock = Stopwatch.StartNew();
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var sendStdout = new TaskCompletionSource<Stream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var copied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Exception? first = null;
+
+        async Task Guard(Func<Task> side)
+        {
+            try
+            {
+                await side().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref first, e, null);
+                both.Cancel();
+                throw;
+            }
+        }
+
+        var receive = Guard(() => targetProvider.ReceiveAsync(target.Dataset, async (stdin, ct) =>
+        {
+            try
+            {
+                var source = await sendStdout.Task.WaitAsync(ct).ConfigureAwait(false);
+                await CopyAsync(source, stdin, n => progress?.Report(new TransferProgress("Transferring volume snapshot", plan.Snapshot.Dataset, n, null, clock.Elapsed)), ct,
+                    swallowWriteErrors: true).ConfigureAwait(false);
+                copied.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                copied.TrySetException(e);
+                throw;
+            }
+        }, both.Token));
+
+        var send = Guard(() => WithHoldAsync(plan, () => plan.Provider.SendAsync(plan.Snapshot.Dataset, plan.From, async (stdout, ct) =>
+        {
+            sendStdout.TrySetResult(stdout);
+            try
+            {
+                await copied.Task.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                both.Cancel();
+                throw;
+            }
+        }, both.Token)));
+
+        try
+        {
+            await Task.WhenAll(send, receive).ConfigureAwait(false);
+        }
+        catch
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw first is VmToolsException ? first : first ?? new VmToolsException("VolumeTransferFailed", FailureKind.InvalidOperation, "The transfer failed.");
+        }
+
+        progress?.Report(new TransferProgress("Transferring volume snapshot", plan.Snapshot.Dataset, 1, 1, clock.Elapsed));
+        return await RecordReceivedAsync(target, targetProvider, plan.Self.Guid, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Receives a stream (from Send-VmVolumeSnapshot or zfs send) into a volume. The BEGIN record is
+    /// read first, so a non-stream, a full stream into a volume with snapshots, or an incremental
+    /// whose base the volume lacks is refused with nothing touched.
+    /// </summary>
+    public async Task<Volume> ReceiveAsync(string targetVolumeId, Stream source, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var target = RequireWritableTarget(targetVolumeId);
+        var provider = _store.Provider(target.Pool);
+        var head = new byte[ZfsStreamHeader.Length];
+        var got = await source.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        var header = ZfsStreamHeader.Parse(head.AsSpan(0, got));
+        var haves = await _store.ListHavesAsync(target.Id, cancellationToken).ConfigureAwait(false);
+        if (haves.Any(h => h.Guid == header.ToGuid))
+        {
+            throw new VmToolsException("VolumeReceiverHasSnapshot", FailureKind.ResourceExists,
+                $"Volume '{target.Id}' already has snapshot '{header.SnapshotName}'.") { Target = target.Id };
+        }
+
+        if (!header.IsIncremental && haves.Count > 0) throw FullIntoSnapshots(target, haves);
+        if (header.IsIncremental && haves.All(h => h.Guid != header.FromGuid))
+        {
+            throw new VmToolsException("VolumeReceiveMissingBase", FailureKind.InvalidOperation,
+                $"The stream is a delta from a snapshot volume '{target.Id}' does not have; send a full stream or one based on a snapshot it has (Get-VmVolumeHave).") { Target = target.Id };
+        }
+
+        var clock = Stopwatch.StartNew();
+        await provider.ReceiveAsync(target.Dataset, async (stdin, ct) =>
+        {
+            try
+            {
+                await stdin.WriteAsync(head.AsMemory(0, got), ct).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                return; // zfs receive exited; its exit code and stderr say why.
+            }
+
+            await CopyAsync(source, stdin, n => progress?.Report(new TransferProgress("Receiving volume snapshot", target.Dataset, got + n, null, clock.Elapsed)), ct,
+                swallowWriteErrors: true).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return await RecordReceivedAsync(target, provider, header.ToGuid, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Volume RequireWritableTarget(string targetVolumeId)
+    {
+        var target = _store.RequireAvailable(_store.GetVolume(targetVolumeId));
+        if (target.IsSnapshot)
+        {
+            throw new VmToolsException("VolumeIsASnapshot", FailureKind.InvalidArgument,
+                $"'{target.Id}' is a snapshot; receive into a volume (New-VmVolume).") { Target = target.Id };
+        }
+
+        return target;
+    }
+
+    private async Task<Volume> RecordReceivedAsync(Volume target, IVolumeProvider provider, ulong guid, CancellationToken cancellationToken)
+    {
+        var snaps = await provider.ListSnapshotsAsync(target.Dataset, cancellationToken).ConfigureAwait(false);
+        var received = snaps.FirstOrDefault(s => s.Guid == guid)
+            ?? throw new VmToolsException("VolumeReceiveFailed", FailureKind.InvalidOperation,
+                $"zfs receive finished but no snapshot with guid {guid} is on '{target.Dataset}'.") { Target = target.Id };
+        return await _store.RecordSnapshotAsync(provider, target, received.Name, VolumeStore.NewId(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<TransferPlan> PlanAsync(string snapshotId, IReadOnlyList<VolumeHave> haves, CancellationToken cancellationToken)
+    {
+        var snapshot = _store.RequireAvailable(_store.GetVolume(snapshotId));
+        if (!snapshot.IsSnapshot)
+        {
+            throw new VmToolsException("VolumeNotASnapshot", FailureKind.InvalidArgument,
+                $"'{snapshot.Id}' is a volume, not a snapshot; send one of its snapshots (New-VmVolumeSnapshot).") { Target = snapshot.Id };
+        }
+
+        var provider = _store.Provider(snapshot.Pool);
+        var local = await provider.ListSnapshotsAsync(snapshot.FilesystemDataset, cancellationToken).ConfigureAwait(false);
+        var self = local.FirstOrDefault(s => s.Name == snapshot.Dataset)
+            ?? throw new VmToolsException("VolumeMissing", FailureKind.ResourceUnavailable, $"Snapshot '{snapshot.Dataset}' is gone.") { Target = snapshot.Id };
+        if (haves.Any(h => h.Guid == self.Guid))
+        {
+            throw new VmToolsException("VolumeReceiverHasSnapshot", FailureKind.ResourceExists,
+                $"The receiver already has snapshot '{self.ShortName}'; there is nothing to send.") { Target = snapshot.Id };
+        }
+
+        var shared = haves.Select(h => h.Guid).ToHashSet();
+        var from = local.Where(s => s.CreateTxg < self.CreateTxg && shared.Contains(s.Guid)).MaxBy(s => s.CreateTxg);
+        return new TransferPlan(snapshot, provider, self, from is null ? null : "@" + from.ShortName);
+    }
+
+    private async Task WithHoldAsync(TransferPlan plan, Func<Task> send)
+    {
+        var tag = VolumeStore.SendHoldTag + "-" + Guid.NewGuid().ToString("N")[..12];
+        // Recorded before it is placed: if this process dies mid-send, the next open releases it.
+        _store.Records.AddHold(plan.Snapshot.Pool, plan.Snapshot.Dataset, tag);
+        try
+        {
+            await plan.Provider.HoldAsync(plan.Snapshot.Dataset, tag, CancellationToken.None).ConfigureAwait(false);
+            await send().ConfigureAwait(false);
+        }
+        finally
+        {
+            await plan.Provider.ReleaseAsync(plan.Snapshot.Dataset, tag, CancellationToken.None).ConfigureAwait(false);
+            _store.Records.RemoveHold(plan.Snapshot.Dataset, tag);
+        }
+    }
+
+    private static VmToolsException FullIntoSnapshots(Volume target, IReadOnlyList<VolumeHave> haves)
+        => new("VolumeReceiveFullStreamIntoSnapshots", FailureKind.InvalidOperation,
+            $"Volume '{target.Id}' already has {haves.Count} snapshot(s) and shares none with the stream's source, so only a full stream could be sent, "
+            + "and zfs refuses a full stream into a volume with snapshots. Receive into a new volume instead.") { Target = target.Id };
+
+    /// <summary>
+    /// Copies with a 1 MiB buffer, reporting the running total. With <paramref name="swallowWriteErrors"/>
+    /// a closed destination (the receiving process died) ends the copy quietly: that process's exit
+    /// code and stderr are the real error, and they are reported by its runner.
+    /// </summary>
+    private static async Task<long> CopyAsync(Stream source, Stream destination, Action<long> report, CancellationToken cancellationToken, bool swallowWriteErrors = false)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        long total = 0;
+        try
+        {
+            int n;
+            while ((n = await source.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                try
+                {
+                    await destination.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException) when (swallowWriteErrors)
+                {
+                    return total;
+                }
+
+                total += n;
+                report(total);
+            }
+
+            return total;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private sealed record TransferPlan(Volume Snapshot, IVolumeProvider Provider, ZfsSnapshot Self, string? From);
+}

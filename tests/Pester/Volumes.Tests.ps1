@@ -1,0 +1,106 @@
+# User-level cases for the VmVolume cmdlets (Pester 5). Each has a hosted-engine twin in
+# tests/VmTools.Tests/Volumes/VolumeCmdletTests.cs. Needs root and a running zfs-fuse (or OpenZFS).
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../out/VmTools/VmTools.psd1') -Force
+}
+
+Describe 'VmVolume cmdlets' {
+    BeforeEach {
+        $script:home = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+        New-Item -ItemType Directory -Path $script:home | Out-Null
+        $env:VMTOOLS_HOME = $script:home
+        $script:pool = 'vmtt' + [guid]::NewGuid().ToString('N').Substring(0, 10)
+        $script:vdev = Join-Path $script:home "vdev/$($script:pool).vdev"
+    }
+    AfterEach {
+        & zfs list -H -o name -r $script:pool 2>$null | Sort-Object -Descending | ForEach-Object { & zfs unmount $_ 2>$null }
+        & zpool destroy -f $script:pool 2>$null
+        Remove-Item -Recurse -Force $script:home -ErrorAction SilentlyContinue
+    }
+
+    Context 'with a pool' {
+        BeforeEach {
+            Initialize-VmVolumePool -PoolName $script:pool -VdevPath $script:vdev -Size 512MB -WorkingDirectory (Join-Path $script:home 'zfs') | Out-Null
+        }
+
+        It 'carries files through New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path | Receive-VmVolumeSnapshot' {
+            $src = New-VmVolume -Name src -Metadata @{ job = 'build' }
+            Set-Content -Path (Join-Path $src.Mountpoint 'alpha') -Value 'data' -NoNewline
+            New-VmVolume -Name dst | Out-Null
+            $received = $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path (Join-Path $script:home 's.zstream') | Receive-VmVolumeSnapshot -VolumeId dst
+            $received.IsSnapshot | Should -BeTrue
+            Get-Content -Raw (Join-Path (Get-VmVolume dst).Mountpoint 'alpha') | Should -Be 'data'
+            (Get-VmVolume src).Metadata['job'] | Should -Be 'build'
+        }
+
+        It 'sends only the delta the second time and reports progress' {
+            $src = New-VmVolume; $dst = New-VmVolume
+            Set-Content (Join-Path $src.Mountpoint 'alpha') 'a'
+            $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -TargetVolumeId $dst.Id | Out-Null
+            Set-Content (Join-Path $src.Mountpoint 'beta') 'b'
+            $snap = $src | New-VmVolumeSnapshot
+            ($snap | Send-VmVolumeSnapshot -Path (Join-Path $script:home 'd.zstream') -Have (Get-VmVolumeHave -VolumeId $dst.Id)).Incremental | Should -BeTrue
+            $r = $snap | Send-VmVolumeSnapshot -TargetVolumeId $dst.Id
+            Test-Path (Join-Path $r.Mountpoint 'beta') | Should -BeTrue
+            @(Get-VmVolumeHave -VolumeId $dst.Id).Count | Should -Be 2
+        }
+
+        It 'refuses to remove a volume with snapshots unless -Recurse; -WhatIf destroys nothing' {
+            New-VmVolume -Name keep | New-VmVolumeSnapshot | Out-Null
+            { Remove-VmVolume -Id keep -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeHasSnapshots,VmTools.Commands.RemoveVmVolumeCommand'
+            Remove-VmVolume -Id keep -Recurse -WhatIf
+            @(Get-VmVolume).Count | Should -Be 2
+            @(Remove-VmVolume -Id keep -Recurse -PassThru).Count | Should -Be 2
+            @(Get-VmVolume).Count | Should -Be 0
+        }
+
+        It 'reports an unknown volume as VolumeNotFound' {
+            { Get-VmVolume -Id nope -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.GetVmVolumeCommand'
+            { New-VmVolumeSnapshot -VolumeId ([guid]::Empty) -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.NewVmVolumeSnapshotCommand'
+        }
+
+        It 'refuses to send a volume that is not a snapshot and writes no file' {
+            $file = Join-Path $script:home 'never.zstream'
+            { New-VmVolume | Send-VmVolumeSnapshot -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotASnapshot,VmTools.Commands.SendVmVolumeSnapshotCommand'
+            Test-Path $file | Should -BeFalse
+        }
+
+        It 'refuses a full stream into a volume that has snapshots' {
+            $file = Join-Path $script:home 'full.zstream'
+            New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
+            New-VmVolume -Name target | New-VmVolumeSnapshot | Out-Null
+            { Receive-VmVolumeSnapshot -VolumeId target -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand'
+            @(Get-VmVolume target | Get-VmVolumeSnapshot).Count | Should -Be 1
+        }
+
+        It 'exposes a data disk as DiskImagePath' {
+            $v = New-VmVolume -DiskSizeGB 2 -DiskFormat Raw
+            $v.Type | Should -Be 'disk'
+            (Get-Item $v.DiskImagePath).Length | Should -Be 2GB
+            (New-VmVolume | New-VmVolumeDisk -SizeGB 1 -Format Qcow2).DiskImagePath | Should -BeLike '*disk.qcow2'
+        }
+
+        It 'brings volumes back after the pool is exported (host restart)' {
+            $before = New-VmVolume -Name kept
+            Set-Content (Join-Path $before.Mountpoint 'alpha') 'x'
+            & zpool export -f $script:pool
+            $after = Get-VmVolume kept
+            $after.Id | Should -Be $before.Id
+            $after.CreatedAt | Should -Be $before.CreatedAt
+            Test-Path (Join-Path $after.Mountpoint 'alpha') | Should -BeTrue
+            (Get-VmVolumePool).State | Should -Be 'Online'
+        }
+    }
+
+    It 'fails on a vdev file that is not a pool and leaves the file' {
+        New-Item -ItemType Directory -Force (Split-Path $script:vdev) | Out-Null
+        Set-Content -Path $script:vdev -Value 'not a pool' -NoNewline
+        { Initialize-VmVolumePool -PoolName $script:pool -VdevPath $script:vdev -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeVdevNotAPool,VmTools.Commands.InitializeVmVolumePoolCommand'
+        Get-Content -Raw $script:vdev | Should -Be 'not a pool'
+        @(Get-VmVolumePool).Count | Should -Be 0
+    }
+
+    It 'needs an initialized pool' {
+        { New-VmVolume -ErrorAction Stop } | Should -Throw -ErrorId 'VolumePoolNotInitialized,VmTools.Commands.NewVmVolumeCommand'
+    }
+}

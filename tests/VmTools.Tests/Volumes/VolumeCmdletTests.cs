@@ -1,0 +1,168 @@
+using System.Management.Automation;
+using VmTools.TestSupport;
+
+namespace VmTools.Tests.Volumes;
+
+/// <summary>The VmVolume cmdlets in a real PowerShell engine, on a real zfs-fuse pool per test.</summary>
+[Collection(ZfsCollection.Name)]
+public sealed class VolumeCmdletTests : IDisposable
+{
+    private readonly TempDirectory _home = new("vmtools-volps");
+    private readonly string _pool = ZfsFuseDaemon.NewPoolName();
+    private readonly PowerShellHost _ps;
+
+    public VolumeCmdletTests(ZfsFuseDaemon daemon)
+    {
+        daemon.Require();
+        _ps = new PowerShellHost(new Dictionary<string, string?> { ["VMTOOLS_HOME"] = _home.Path });
+    }
+
+    private string Vdev => _home.Combine("vdev", _pool + ".vdev");
+
+    [Fact]
+    public void Pipeline_NewVolume_Snapshot_SendToFile_Receive_CarriesTheFiles()
+    {
+        InitializePool();
+        var received = _ps.Invoke("""
+            $src = New-VmVolume -Name src -Metadata @{ job = 'build' }
+            [IO.File]::WriteAllText(([IO.Path]::Combine($src.Mountpoint, 'alpha')), 'data')
+            $dst = New-VmVolume -Name dst
+            $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path ([IO.Path]::Combine($args[0], 's.zstream')) | Receive-VmVolumeSnapshot -VolumeId dst
+            """, _home.Path).Single();
+        Assert.True((bool)received.Properties["IsSnapshot"].Value);
+        var dst = _ps.Invoke("Get-VmVolume dst").Single();
+        Assert.Equal(dst.Properties["Id"].Value, received.Properties["ParentVolumeId"].Value);
+        Assert.Equal("data", File.ReadAllText(Path.Combine((string)dst.Properties["Mountpoint"].Value, "alpha")));
+        Assert.Equal("data", File.ReadAllText(Path.Combine((string)received.Properties["Mountpoint"].Value, "alpha")));
+        var src = _ps.Invoke("Get-VmVolume src").Single();
+        Assert.Equal("build", ((IReadOnlyDictionary<string, string>)src.Properties["Metadata"].Value)["job"]);
+    }
+
+    [Fact]
+    public void SendToVolume_SecondTimeIsIncremental_AndReportsProgress()
+    {
+        InitializePool();
+        var r = _ps.Run("""
+            $src = New-VmVolume
+            $dst = New-VmVolume
+            [IO.File]::WriteAllText(([IO.Path]::Combine($src.Mountpoint, 'alpha')), 'a')
+            $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -TargetVolumeId $dst.Id | Out-Null
+            [IO.File]::WriteAllText(([IO.Path]::Combine($src.Mountpoint, 'beta')), 'b')
+            $snap = $src | New-VmVolumeSnapshot
+            $result = $snap | Send-VmVolumeSnapshot -Path ([IO.Path]::Combine($args[0], 'delta.zstream')) -Have (Get-VmVolumeHave -VolumeId $dst.Id)
+            $result.Incremental
+            ($snap | Send-VmVolumeSnapshot -TargetVolumeId $dst.Id).Mountpoint
+            @(Get-VmVolumeHave -VolumeId $dst.Id).Count
+            """, _home.Path);
+        Assert.Empty(r.Errors);
+        Assert.True((bool)r.Output[0].BaseObject);
+        Assert.Equal("b", File.ReadAllText(Path.Combine((string)r.Output[1].BaseObject, "beta")));
+        Assert.Equal(2, (int)r.Output[2].BaseObject);
+        Assert.NotEmpty(r.Progress);
+    }
+
+    [Fact]
+    public void Remove_WithSnapshots_NeedsRecurse_AndWhatIfDestroysNothing()
+    {
+        InitializePool();
+        _ps.Invoke("$v = New-VmVolume -Name keep; $v | New-VmVolumeSnapshot | Out-Null");
+        var e = _ps.ExpectError("Remove-VmVolume -Id keep");
+        Assert.Equal("VolumeHasSnapshots,VmTools.Commands.RemoveVmVolumeCommand", e.FullyQualifiedErrorId);
+        _ps.Invoke("Remove-VmVolume -Id keep -Recurse -WhatIf");
+        Assert.Equal(2, _ps.Invoke("Get-VmVolume").Count);
+        var removed = _ps.Invoke("Remove-VmVolume -Id keep -Recurse -PassThru");
+        Assert.Equal(2, removed.Count);
+        Assert.Empty(_ps.Invoke("Get-VmVolume"));
+    }
+
+    [Fact]
+    public void UnknownVolume_IsVolumeNotFound()
+    {
+        InitializePool();
+        Assert.Equal("VolumeNotFound,VmTools.Commands.GetVmVolumeCommand", _ps.ExpectError("Get-VmVolume -Id nope").FullyQualifiedErrorId);
+        var e = _ps.ExpectError("New-VmVolumeSnapshot -VolumeId 00000000-0000-0000-0000-000000000000");
+        Assert.Equal("VolumeNotFound,VmTools.Commands.NewVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category);
+    }
+
+    [Fact]
+    public void Send_OfAVolume_IsVolumeNotASnapshot_AndWritesNoFile()
+    {
+        InitializePool();
+        var file = _home.Combine("never.zstream");
+        var e = _ps.ExpectError("New-VmVolume | Send-VmVolumeSnapshot -Path $args[0]", file);
+        Assert.Equal("VolumeNotASnapshot,VmTools.Commands.SendVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.False(File.Exists(file));
+    }
+
+    [Fact]
+    public void Receive_FullStreamIntoAVolumeWithSnapshots_IsRefused()
+    {
+        InitializePool();
+        var e = _ps.ExpectError("""
+            $file = [IO.Path]::Combine($args[0], 'full.zstream')
+            New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
+            $t = New-VmVolume -Name target
+            $t | New-VmVolumeSnapshot | Out-Null
+            Receive-VmVolumeSnapshot -VolumeId target -Path $file
+            """, _home.Path);
+        Assert.Equal("VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.Single(_ps.Invoke("Get-VmVolume target | Get-VmVolumeSnapshot"));
+    }
+
+    [Fact]
+    public void InitializePool_OnAFileThatIsNotAPool_FailsAndLeavesTheFile()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Vdev)!);
+        File.WriteAllText(Vdev, "not a pool");
+        var e = _ps.ExpectError("Initialize-VmVolumePool -PoolName $args[0] -VdevPath $args[1]", _pool, Vdev);
+        Assert.Equal("VolumeVdevNotAPool,VmTools.Commands.InitializeVmVolumePoolCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidData, e.CategoryInfo.Category);
+        Assert.Equal("not a pool", File.ReadAllText(Vdev));
+        Assert.Empty(_ps.Invoke("Get-VmVolumePool"));
+    }
+
+    [Fact]
+    public void NewVolume_WithoutAPool_IsVolumePoolNotInitialized()
+    {
+        var e = _ps.ExpectError("New-VmVolume");
+        Assert.Equal("VolumePoolNotInitialized,VmTools.Commands.NewVmVolumeCommand", e.FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void NewVolume_WithDiskSize_ExposesDiskImagePath()
+    {
+        InitializePool();
+        var v = _ps.Invoke("New-VmVolume -DiskSizeGB 2 -DiskFormat Raw").Single();
+        var path = (string)v.Properties["DiskImagePath"].Value;
+        Assert.Equal("disk", v.Properties["Type"].Value);
+        Assert.Equal(2L << 30, new FileInfo(path).Length);
+        var q = _ps.Invoke("New-VmVolume | New-VmVolumeDisk -SizeGB 1 -Format Qcow2").Single();
+        Assert.EndsWith("disk.qcow2", (string)q.Properties["DiskImagePath"].Value, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AfterARestart_GetVmVolume_ReturnsTheSameVolumes()
+    {
+        InitializePool();
+        var before = _ps.Invoke("$v = New-VmVolume -Name kept; [IO.File]::WriteAllText(([IO.Path]::Combine($v.Mountpoint, 'alpha')), 'x'); $v").Single();
+        Programs.MustRun("zpool", "export", "-f", _pool);
+        using var fresh = new PowerShellHost(new Dictionary<string, string?> { ["VMTOOLS_HOME"] = _home.Path });
+        var after = fresh.Invoke("Get-VmVolume kept").Single();
+        Assert.Equal(before.Properties["Id"].Value, after.Properties["Id"].Value);
+        Assert.Equal(before.Properties["CreatedAt"].Value, after.Properties["CreatedAt"].Value);
+        Assert.Equal("x", File.ReadAllText(Path.Combine((string)after.Properties["Mountpoint"].Value, "alpha")));
+        Assert.Equal("Online", fresh.Invoke("(Get-VmVolumePool).State").Single().ToString());
+    }
+
+    private void InitializePool()
+        => _ps.Invoke("Initialize-VmVolumePool -PoolName $args[0] -VdevPath $args[1] -Size 512MB -WorkingDirectory $args[2] | Out-Null",
+            _pool, Vdev, _home.Combine("zfs"));
+
+    public void Dispose()
+    {
+        _ps.Dispose();
+        ZfsFuseDaemon.DestroyPool(_pool);
+        _home.Dispose();
+    }
+}
