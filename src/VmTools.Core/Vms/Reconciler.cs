@@ -82,6 +82,8 @@ public sealed class Reconciler
             var releases = Describe(d.Handles);
             if (!apply)
             {
+                // The teardown will release these; they are not orphans.
+                if (d.Handles is { } planned) Own(planned, ownedTaps, ownedLoops);
                 actions.Add(new VmReconcileAction { Name = vm.Name, Action = VmReconcileActionKind.TearDown, StateBefore = vm.State, StateAfter = VmState.Stopped, Applied = false, Detail = releases });
                 continue;
             }
