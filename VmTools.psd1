@@ -7,11 +7,12 @@
     Copyright            = '(c) VmTools contributors'
     Description          = 'Fast, disposable VMs for CI: a QCOW2 base image cache in an OCI registry, cloud-init seed ISOs, qemu VMs that survive their controller, and ZFS volumes.'
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @()
+    FormatsToProcess     = @('VmTools.Vms.format.ps1xml')
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
     CmdletsToExport      = @(
         'Get-Qcow2CacheStatistics'
+        'Start-FlightVm', 'Get-FlightVm', 'Stop-FlightVm', 'Remove-FlightVm', 'Wait-FlightVm', 'Invoke-FlightVmCommand', 'Get-VmHandles', 'Invoke-VmReconcile'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
