@@ -11,6 +11,7 @@
         'VmTools.Images.format.ps1xml'
         'VmTools.CloudInit.format.ps1xml'
         'VmTools.Volumes.format.ps1xml'
+        'VmTools.Vms.format.ps1xml'
     )
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
@@ -33,6 +34,15 @@
         'Send-VmVolumeSnapshot'
         'Receive-VmVolumeSnapshot'
         'New-VmVolumeDisk'
+        # VMs
+        'Start-FlightVm'
+        'Get-FlightVm'
+        'Stop-FlightVm'
+        'Remove-FlightVm'
+        'Wait-FlightVm'
+        'Invoke-FlightVmCommand'
+        'Get-VmHandles'
+        'Invoke-VmReconcile'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -1,0 +1,38 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using VmTools.Core.State;
+
+namespace VmTools.Core.Vms;
+
+/// <summary>
+/// Names of things VmTools creates in the host kernel. Tap names carry a prefix unique to one state
+/// directory (<c>vmt&lt;4 hex&gt;-</c>), so orphan detection never claims another VMTOOLS_HOME's taps,
+/// and stay within the kernel's 15-character interface name limit.
+/// </summary>
+public static partial class VmNaming
+{
+    public const string DefaultBridge = "vmtbr0";
+
+    public static string TapPrefix(VmToolsPaths paths)
+        => "vmt" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Path.GetFullPath(paths.StateDirectory))))[..4].ToLowerInvariant() + "-";
+
+    public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
+
+    /// <summary>A locally administered unicast MAC in qemu's 52:54:00 range.</summary>
+    public static string NewMac()
+    {
+        var b = RandomNumberGenerator.GetBytes(3);
+        return $"52:54:00:{b[0]:x2}:{b[1]:x2}:{b[2]:x2}";
+    }
+
+    public static bool IsValidName(string name) => NamePattern().IsMatch(name);
+
+    public static bool IsValidInterfaceName(string name) => name.Length is > 0 and <= 15 && InterfacePattern().IsMatch(name);
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
+    private static partial Regex InterfacePattern();
+}

@@ -1,0 +1,44 @@
+namespace VmTools.Core.Vms;
+
+public enum VmReconcileActionKind
+{
+    /// <summary>qemu is alive: keep it, re-seed cache and scratch file.</summary>
+    Keep,
+
+    /// <summary>qemu is gone: release its tap, dm target and loops, then mark it stopped (or broken).</summary>
+    TearDown,
+
+    /// <summary>The scratch file cannot be read: reported, nothing done for this VM.</summary>
+    ReportCorruptHandles,
+
+    /// <summary>Another operation holds the VM's lock (a start in progress): left alone.</summary>
+    SkipBusy,
+
+    /// <summary>A tap with this state directory's prefix that no VM owns.</summary>
+    RemoveOrphanTap,
+
+    /// <summary>A loop device backed by a VmTools file that no VM's handles name.</summary>
+    RemoveOrphanLoop,
+}
+
+/// <summary>One step of a reconcile: planned (with -WhatIf) or done, with the outcome.</summary>
+public sealed record VmReconcileAction
+{
+    /// <summary>The VM, or for orphans the device.</summary>
+    public required string Name { get; init; }
+
+    public required VmReconcileActionKind Action { get; init; }
+
+    public VmState? StateBefore { get; init; }
+
+    public VmState? StateAfter { get; init; }
+
+    public required bool Applied { get; init; }
+
+    public string? Detail { get; init; }
+
+    public string? Error { get; init; }
+
+    /// <summary>The ErrorId of <see cref="Error"/>, so the cmdlet can surface it as such.</summary>
+    public string? ErrorId { get; init; }
+}

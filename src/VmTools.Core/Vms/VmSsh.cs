@@ -1,0 +1,41 @@
+using VmTools.Core.Host;
+
+namespace VmTools.Core.Vms;
+
+/// <summary>
+/// Runs a command in the guest through the OpenSSH client over the forwarded port. Host keys of
+/// disposable VMs change with every boot, so they are neither checked nor remembered; BatchMode keeps
+/// ssh from ever prompting.
+/// </summary>
+public static class VmSsh
+{
+    public static CommandSpec Command(FlightVm vm, string command, string user, string? keyPath, int connectTimeoutSeconds)
+    {
+        if (vm.SshPort is not { } port)
+        {
+            throw new VmToolsException("VmSshUnavailable", FailureKind.InvalidOperation, $"VM '{vm.Name}' has no forwarded SSH port (network {vm.Network}); Invoke-FlightVmCommand needs -Network User.") { Target = vm.Name };
+        }
+
+        var args = new List<string>
+        {
+            "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=" + connectTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", "LogLevel=ERROR",
+        };
+        if (keyPath is not null) args.AddRange(new[] { "-i", keyPath, "-o", "IdentitiesOnly=yes" });
+        args.AddRange(new[] { user + "@127.0.0.1", "--", command });
+        return new CommandSpec("ssh", args);
+    }
+
+    public static async Task<VmCommandResult> RunAsync(ICommandRunner runner, FlightVm vm, string command, string user, string? keyPath, CancellationToken ct)
+    {
+        var r = await runner.RunAsync(Command(vm, command, user, keyPath, 10), ct).ConfigureAwait(false);
+        // ssh reserves 255 for its own failures; every other code is the remote command's.
+        if (r.ExitCode == 255)
+        {
+            throw new VmToolsException("VmSshFailed", FailureKind.ConnectionFailed, $"SSH to VM '{vm.Name}' (127.0.0.1:{vm.SshPort}) failed: {r.StandardError.Trim()}") { Target = vm.Name };
+        }
+
+        return new VmCommandResult(vm.Name, command, r.ExitCode, r.StandardOutput, r.StandardError);
+    }
+}

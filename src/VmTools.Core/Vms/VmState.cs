@@ -1,0 +1,13 @@
+namespace VmTools.Core.Vms;
+
+/// <summary>What the durable record says a VM is. Only reconcile and the lifecycle verbs change it.</summary>
+public enum VmState
+{
+    /// <summary>Allocated and being brought up; a crash here leaves a record reconcile can demote.</summary>
+    Starting,
+    Running,
+    Stopped,
+
+    /// <summary>Start or teardown failed; <see cref="FlightVm.LastError"/> says why.</summary>
+    Broken,
+}

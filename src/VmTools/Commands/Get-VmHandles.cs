@@ -1,0 +1,35 @@
+using System.Management.Automation;
+using VmTools.Completers;
+using VmTools.Core.Vms;
+
+namespace VmTools.Commands;
+
+/// <summary>Shows the transient truth about VMs: qemu PID and start time, boot id, tap, loops, dm target, liveness.</summary>
+[Cmdlet(VerbsCommon.Get, "VmHandles")]
+[OutputType(typeof(VmHandleReport))]
+public sealed class GetVmHandlesCommand : VmToolsCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    public string[]? Name { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        using var db = OpenState();
+        var store = new VmStore(db, Paths);
+        var names = Name ?? store.List().Select(v => v.Name).ToArray();
+        var processes = ProcessTable.Scan();
+        foreach (var name in names)
+        {
+            try
+            {
+                var vm = store.Get(name);
+                WriteObject(HandleDiscovery.Report(vm, HandleDiscovery.Discover(vm, processes, BootId.Current)));
+            }
+            catch (Core.VmToolsException e)
+            {
+                WriteError(ToErrorRecord(e));
+            }
+        }
+    }
+}

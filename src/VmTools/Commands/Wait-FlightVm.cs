@@ -1,0 +1,34 @@
+using System.Management.Automation;
+using VmTools.Completers;
+using VmTools.Core.Vms;
+
+namespace VmTools.Commands;
+
+/// <summary>Waits until a VM is ready: a console line matches -ReadyPattern, or SSH answers on its forwarded port.</summary>
+[Cmdlet(VerbsLifecycle.Wait, "FlightVm")]
+[OutputType(typeof(FlightVm))]
+public sealed class WaitFlightVmCommand : VmToolsCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = null!;
+
+    [Parameter]
+    public string? ReadyPattern { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 86_400)]
+    public int Timeout { get; set; } = 300;
+
+    protected override void ProcessRecord()
+    {
+        using var db = OpenState();
+        var lifecycle = new VmLifecycle(db, Paths);
+        foreach (var name in Name)
+        {
+            var vm = TryRunCore(ctx => lifecycle.WaitAsync(name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation));
+            if (vm is not null) WriteObject(vm);
+        }
+    }
+}

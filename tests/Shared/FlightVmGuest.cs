@@ -1,0 +1,69 @@
+namespace VmTools.TestSupport;
+
+/// <summary>
+/// The guest the VM tests boot: busybox init that mounts /dev, loads virtio (disk) and the ACPI power
+/// button, writes a line to /dev/vda when a disk is attached, prints <see cref="ReadyMarker"/>, then idles.
+/// A power-button press (QMP system_powerdown) makes it power off, so graceful stop is real. Built
+/// once per test process from <see cref="TestGuest"/>.
+/// </summary>
+public static class FlightVmGuest
+{
+    public const string ReadyMarker = "FLIGHTVM-GUEST-READY";
+    public const string DiskWriteMarker = "GUEST-WROTE-THIS";
+    public const string KernelArgs = "console=ttyS0 panic=-1 quiet";
+
+    private static readonly object Gate = new();
+    private static string? _initrd;
+    private static string? _deafInitrd;
+
+    /// <summary>An initrd whose guest powers off on the ACPI power button.</summary>
+    public static string Initrd => Build(ref _initrd, "flightvm-guest.gz", listenForPowerButton: true);
+
+    /// <summary>An initrd whose guest ignores the power button (for stop-timeout tests).</summary>
+    public static string DeafInitrd => Build(ref _deafInitrd, "flightvm-guest-deaf.gz", listenForPowerButton: false);
+
+    public static string Kernel => TestGuest.Kernel.VmlinuxPath;
+
+    /// <summary>A small empty qcow2 base image.</summary>
+    public static string CreateBase(string directory, string format = "qcow2", string size = "16M")
+    {
+        var path = Path.Combine(directory, "base." + (format == "qcow2" ? "qcow2" : "raw"));
+        Programs.MustRun(RealComponent.RequireProgram("qemu-img", "apt-get install qemu-utils"), "create", "-q", "-f", format, path, size);
+        return path;
+    }
+
+    private static string Build(ref string? cached, string fileName, bool listenForPowerButton)
+    {
+        TestGuest.Qemu.ToString();
+        lock (Gate)
+        {
+            if (cached is not null && File.Exists(cached)) return cached;
+            var dir = Path.Combine(Path.GetTempPath(), $"vmtools-flightvm-guest-{Environment.ProcessId}");
+            Directory.CreateDirectory(dir);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
+            var power = listenForPowerButton
+                ? """
+                  for ev in /dev/input/event*; do
+                    ( dd if=$ev of=/dev/null bs=24 count=1 2>/dev/null; echo POWER-BUTTON; sync; poweroff -f ) &
+                  done
+                  """
+                : "";
+            var init = $$"""
+                #!/bin/sh
+                mount -t proc proc /proc
+                mount -t sysfs sys /sys
+                mount -t devtmpfs dev /dev
+                for m in $(cat /lib/modules/load-order); do insmod $m 2>/dev/null; done
+                sleep 0.2
+                if [ -b /dev/vda ]; then
+                  echo {{DiskWriteMarker}} | dd of=/dev/vda bs=512 seek=8 conv=notrunc,fsync 2>/dev/null && echo DISK-WRITTEN
+                fi
+                {{power}}
+                echo {{ReadyMarker}}
+                while true; do sleep 3600; done
+                """;
+            cached = TestGuest.BuildInitramfs(Path.Combine(dir, fileName), init, new[] { "virtio_pci", "virtio_blk", "button", "evdev" });
+            return cached;
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using System.Text.Json;
+using VmTools.Core.Vms;
+using VmTools.TestSupport;
+
+namespace VmTools.Core.Tests.Vms;
+
+/// <summary>Start, wait, stop and remove real qemu VMs (TCG) booting the busybox test guest.</summary>
+[Collection("qemu-vms")]
+public sealed class FlightVmLifecycleTests
+{
+    [Fact]
+    public async Task Start_BootsGuest_RecordsRunning_WritesHandlesFile_AndStopPowersItDownGracefully()
+    {
+        using var bed = new VmTestBed();
+        var baseImage = FlightVmGuest.CreateBase(bed.Directory);
+        var vm = await bed.StartOneAsync(bed.Request(baseImage, "alpha"));
+        Assert.Equal(VmState.Running, vm.State);
+        Assert.True(File.Exists(vm.OverlayPath));
+        Assert.NotNull(vm.SshPort);
+
+        var onDisk = JsonSerializer.Deserialize<VmHandles>(File.ReadAllText(vm.HandlesPath))!;
+        Assert.True(onDisk.Pid > 0);
+        Assert.Equal(BootId.Current, onDisk.BootId);
+        var process = ProcessTable.Read("/proc", onDisk.Pid)!;
+        Assert.Equal(onDisk.ProcessStartTime, process.StartTime);
+        Assert.Contains(vm.QmpSocketPath, process.CommandLine);
+
+        await bed.WaitReadyAsync(vm);
+        Assert.Contains("DISK-WRITTEN", File.ReadAllText(vm.ConsoleLogPath));
+        var report = bed.Lifecycle.Handles("alpha");
+        Assert.True(report.Alive);
+        Assert.Equal(onDisk.Pid, report.Pid);
+
+        var stopped = await bed.Lifecycle.StopAsync("alpha", TimeSpan.FromSeconds(60), force: false, null, TestContext.Current.CancellationToken);
+        Assert.Equal(VmState.Stopped, stopped.State);
+        Assert.Contains("POWER-BUTTON", File.ReadAllText(vm.ConsoleLogPath)); // it went down through ACPI, not SIGKILL
+        Assert.Null(ProcessTable.Read("/proc", onDisk.Pid) is { } p && p.StartTime == onDisk.ProcessStartTime ? p : null);
+        Assert.False(File.Exists(vm.HandlesPath));
+        Assert.Equal(VmState.Stopped, bed.Lifecycle.Store.Get("alpha").State);
+    }
+
+    [Fact]
+    public async Task Stop_GuestIgnoringPowerdown_IsKilledAfterTheTimeout()
+    {
+        using var bed = new VmTestBed();
+        var vm = await bed.StartOneAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "deaf", FlightVmGuest.DeafInitrd));
+        await bed.WaitReadyAsync(vm);
+        var pid = bed.Lifecycle.Handles("deaf").Pid!.Value;
+        var started = DateTime.UtcNow;
+        var stopped = await bed.Lifecycle.StopAsync("deaf", TimeSpan.FromSeconds(2), force: false, null, TestContext.Current.CancellationToken);
+        Assert.Equal(VmState.Stopped, stopped.State);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2), "stop returned before the powerdown timeout");
+        Assert.Null(ProcessTable.Read("/proc", pid));
+        Assert.DoesNotContain("POWER-BUTTON", File.ReadAllText(vm.ConsoleLogPath));
+    }
+
+    [Fact]
+    public async Task Remove_RunningVm_RefusesWithoutForce_AndWithForceDeletesDirectoryAndRecord()
+    {
+        using var bed = new VmTestBed();
+        var vm = await bed.StartOneAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "gone"));
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => bed.Lifecycle.RemoveAsync("gone", force: false, TestContext.Current.CancellationToken));
+        Assert.Equal("VmRunning", e.ErrorId);
+        Assert.True(bed.Lifecycle.Handles("gone").Alive);
+
+        var pid = bed.Lifecycle.Handles("gone").Pid!.Value;
+        await bed.Lifecycle.RemoveAsync("gone", force: true, TestContext.Current.CancellationToken);
+        Assert.Null(bed.Lifecycle.Store.Find("gone"));
+        Assert.False(Directory.Exists(vm.Directory));
+        Assert.Null(ProcessTable.Read("/proc", pid));
+    }
+
+    [Fact]
+    public async Task Wait_WhenQemuExits_FailsFastWithConsoleTail()
+    {
+        using var bed = new VmTestBed();
+        // busybox as init, run as "poweroff -f": the guest powers off at once and qemu exits.
+        await bed.StartOneAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "quitter") with { KernelArgs = "console=ttyS0 rdinit=/sbin/poweroff -- -f" });
+        var started = DateTime.UtcNow;
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => bed.Lifecycle.WaitAsync("quitter", "never-printed", TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken));
+        Assert.Equal("VmExitedBeforeReady", e.ErrorId);
+        Assert.Contains("Console:", e.Message);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(60), "Wait did not notice that qemu exited");
+    }
+
+    [Fact]
+    public async Task Wait_WhenTheMarkerNeverAppears_TimesOut()
+    {
+        using var bed = new VmTestBed();
+        await bed.StartOneAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "slow"));
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => bed.Lifecycle.WaitAsync("slow", "never-printed", TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken));
+        Assert.Equal("VmReadyTimeout", e.ErrorId);
+        var bad = await Assert.ThrowsAsync<VmToolsException>(() => bed.Lifecycle.WaitAsync("slow", "([", TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken));
+        Assert.Equal("VmReadyPatternInvalid", bad.ErrorId);
+    }
+
+    [Fact]
+    public async Task Start_WithBadInput_FailsWithSpecificErrorId_AndLeavesNoRecordOrDirectory()
+    {
+        using var bed = new VmTestBed();
+        var baseImage = FlightVmGuest.CreateBase(bed.Directory);
+        async Task<string> Fails(VmStartRequest r) => (await Assert.ThrowsAsync<VmToolsException>(() => bed.Lifecycle.StartAsync(r, null, TestContext.Current.CancellationToken))).ErrorId;
+
+        Assert.Equal("VmImageNotFound", await Fails(bed.Request(bed.Combine("missing.qcow2"))));
+        Assert.Equal("VmKernelNotFound", await Fails(bed.Request(baseImage) with { KernelPath = bed.Combine("nokernel") }));
+        Assert.Equal("VmMemoryInvalid", await Fails(bed.Request(baseImage) with { MemoryMB = 1 }));
+        Assert.Equal("VmCountInvalid", await Fails(bed.Request(baseImage) with { Count = 0 }));
+        Assert.Equal("VmNameInvalid", await Fails(bed.Request(baseImage, "bad name!")));
+        Assert.Equal("VmDmSnapshotNeedsRaw", await Fails(bed.Request(baseImage) with { DiskMode = VmDiskMode.DmSnapshot }));
+        Assert.Equal("VmKernelRequired", await Fails(bed.Request(baseImage) with { KernelPath = null }));
+        Assert.Empty(bed.Lifecycle.Store.List());
+        Assert.Empty(Directory.EnumerateDirectories(bed.Paths.VmDirectory));
+
+        await bed.StartOneAsync(bed.Request(baseImage, "taken"));
+        Assert.Equal("VmNameInUse", await Fails(bed.Request(baseImage, "taken")));
+        Assert.Single(bed.Lifecycle.Store.List());
+    }
+
+    [Fact]
+    public async Task Start_WhenQemuRejectsTheConfiguration_MarksBroken_WithLastError_AndReleasesTheOverlay()
+    {
+        using var bed = new VmTestBed();
+        var baseImage = FlightVmGuest.CreateBase(bed.Directory);
+        // A directory is not a kernel image qemu can load.
+        var notAKernel = bed.Combine("kernel-file");
+        File.WriteAllText(notAKernel, "not a kernel");
+        var results = await bed.Lifecycle.StartAsync(bed.Request(baseImage, "broken") with { KernelPath = notAKernel }, null, TestContext.Current.CancellationToken);
+        var r = Assert.Single(results);
+        Assert.NotNull(r.Error);
+        Assert.Equal("VmStartFailed", r.Error!.ErrorId);
+        var record = bed.Lifecycle.Store.Get("broken");
+        Assert.Equal(VmState.Broken, record.State);
+        Assert.Contains("qemu", record.LastError);
+        Assert.False(File.Exists(record.HandlesPath));
+    }
+}

@@ -1,0 +1,111 @@
+using System.Management.Automation;
+using VmTools.TestSupport;
+
+namespace VmTools.Tests.Vms;
+
+/// <summary>The VM cmdlets in a real PowerShell engine: pipelines, parameter binding, ErrorIds.</summary>
+[Collection("qemu-vms")]
+public sealed class FlightVmCmdletTests
+{
+    [Fact]
+    public void StartFromACacheEntryLikeObject_WaitsForTheMarker_PipesIntoHandlesStopAndRemove()
+    {
+        using var s = new VmSession();
+        // An object shaped like Get-Qcow2Cache's Qcow2CacheEntry binds by its Path property.
+        var vm = s.Ps.Invoke("""
+            param($base, $kernel, $initrd, $marker)
+            $entry = [pscustomobject]@{ Reference = 'r/x:base-qcow2-abc'; Tag = 'base-qcow2-abc'; Digest = 'sha256:00'; Path = $base; Size = 1; Status = 'Hit'; Source = 'Local' }
+            $entry | Start-FlightVm -Name pipe -Kernel $kernel -Initrd $initrd -KernelArgs 'console=ttyS0 quiet' -MemoryMB 96 -Wait -ReadyPattern $marker -Timeout 120
+            """, s.BaseImage, FlightVmGuest.Kernel, FlightVmGuest.Initrd, FlightVmGuest.ReadyMarker).Single();
+        Assert.Equal("VmTools.Core.Vms.FlightVm", vm.BaseObject.GetType().FullName);
+        Assert.Equal("pipe", vm.Properties["Name"].Value);
+        Assert.Equal("Running", vm.Properties["State"].Value.ToString());
+        Assert.Equal(s.BaseImage, vm.Properties["ImagePath"].Value);
+
+        var handles = s.Ps.Invoke("Get-FlightVm pipe | Get-VmHandles").Single();
+        Assert.True((bool)handles.Properties["Alive"].Value);
+        Assert.True((int)handles.Properties["Pid"].Value > 0);
+
+        var stopped = s.Ps.Invoke("Get-FlightVm pipe | Stop-FlightVm -Timeout 60 -PassThru").Single();
+        Assert.Equal("Stopped", stopped.Properties["State"].Value.ToString());
+        Assert.False((bool)s.Ps.Invoke("Get-VmHandles pipe").Single().Properties["Alive"].Value);
+
+        s.Ps.Invoke("Get-FlightVm pipe | Remove-FlightVm");
+        Assert.Equal("VmNotFound,VmTools.Commands.GetFlightVmCommand", s.Ps.ExpectError("Get-FlightVm pipe").FullyQualifiedErrorId);
+        Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
+    }
+
+    [Fact]
+    public void Start_WithCountVolumeAndCloudInitObjects_BindsThemByProperty()
+    {
+        using var s = new VmSession();
+        var vol = Path.Combine(s.Home, "vol.raw");
+        var iso = Path.Combine(s.Home, "seed.iso");
+        File.WriteAllBytes(vol, new byte[1 << 20]);
+        File.WriteAllBytes(iso, new byte[1 << 16]);
+        var vms = s.Ps.Invoke("""
+            param($p, $iso)
+            $seed = [pscustomobject]@{ Path = $iso; Size = 65536; VolumeLabel = 'cidata'; Files = @('user-data') }
+            Start-FlightVm @p -Count 2 -CloudInit $seed
+            """, s.GuestParameters("duo"), iso);
+        Assert.Equal(new[] { "duo-1", "duo-2" }, vms.Select(v => v.Properties["Name"].Value.ToString()).ToArray());
+        Assert.All(vms, v => Assert.Equal(iso, v.Properties["CloudInitPath"].Value));
+        Assert.NotEqual(vms[0].Properties["SshPort"].Value, vms[1].Properties["SshPort"].Value);
+
+        var withVolume = s.Ps.Invoke("""
+            param($p, $vol)
+            Start-FlightVm @p -Volume ([pscustomobject]@{ Name = 'data'; DiskImagePath = $vol })
+            """, s.GuestParameters("vol"), vol).Single();
+        Assert.Equal(vol, ((IEnumerable<string>)withVolume.Properties["VolumePaths"].Value).Single());
+
+        // A second VM on the same read-write volume: qemu's image lock refuses it, the record says why.
+        var clash = s.Ps.ExpectError("param($p, $vol) Start-FlightVm @p -Volume $vol", s.GuestParameters("clash"), vol);
+        Assert.Equal("VmStartFailed,VmTools.Commands.StartFlightVmCommand", clash.FullyQualifiedErrorId);
+        Assert.Equal("Broken", s.Ps.Invoke("(Get-FlightVm clash).State").Single().ToString());
+        s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+        Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
+    }
+
+    [Fact]
+    public void BadInput_FailsWithSpecificErrorIds_AndWritesNothing()
+    {
+        using var s = new VmSession();
+        string Fails(string script, params object?[] args) => s.Ps.ExpectError(script, args).FullyQualifiedErrorId;
+        Assert.Equal("VmImageNotFound,VmTools.Commands.StartFlightVmCommand", Fails("Start-FlightVm -ImagePath ./nope.qcow2"));
+        Assert.Equal("VmCloudInitInvalid,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -CloudInit ([pscustomobject]@{ Label = 'x' })", s.BaseImage));
+        Assert.Equal("VmVolumeInvalid,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -Volume 42", s.BaseImage));
+        Assert.Equal("VmReadyPatternWithoutWait,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -ReadyPattern x", s.BaseImage));
+        Assert.Equal("VmKernelRequired,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -KernelArgs x", s.BaseImage));
+        Assert.Equal("VmDmSnapshotNeedsRaw,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -DiskMode DmSnapshot", s.BaseImage));
+        Assert.Equal("ParameterArgumentValidationError,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -Name 'bad name'", s.BaseImage));
+        Assert.Equal("VmNotFound,VmTools.Commands.StopFlightVmCommand", Fails("Stop-FlightVm ghost"));
+        Assert.Equal("VmNotFound,VmTools.Commands.RemoveFlightVmCommand", Fails("Remove-FlightVm ghost"));
+        Assert.Equal("VmNotFound,VmTools.Commands.GetVmHandlesCommand", Fails("Get-VmHandles ghost"));
+        Assert.Equal("VmNotFound,VmTools.Commands.WaitFlightVmCommand", Fails("Wait-FlightVm ghost -ReadyPattern x"));
+        Assert.Equal("VmNotFound,VmTools.Commands.InvokeFlightVmCommandCommand", Fails("Invoke-FlightVmCommand ghost 'true'"));
+        Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
+        Assert.False(Directory.Exists(Path.Combine(s.Home, "state", "vms")) && Directory.EnumerateFileSystemEntries(Path.Combine(s.Home, "state", "vms")).Any());
+    }
+
+    [Fact]
+    public void RunningVm_RemoveWithoutForce_IsRefused_WhatIfChangesNothing_AndSshWithoutAServerFails()
+    {
+        using var s = new VmSession();
+        s.Ps.Invoke("param($p, $marker) Start-FlightVm @p -Wait -ReadyPattern $marker -Timeout 120", s.GuestParameters("busy"), FlightVmGuest.ReadyMarker);
+        Assert.Equal("VmRunning,VmTools.Commands.RemoveFlightVmCommand", s.ExpectErrorOf("Remove-FlightVm busy"));
+        s.Ps.Invoke("Stop-FlightVm busy -WhatIf; Remove-FlightVm busy -Force -WhatIf");
+        Assert.True((bool)s.Ps.Invoke("Get-VmHandles busy").Single().Properties["Alive"].Value);
+
+        // The guest has no sshd: the forwarded port accepts and closes, which ssh reports as exit 255.
+        if (RealComponent.Which("ssh") is not null)
+        {
+            Assert.Equal("VmSshFailed,VmTools.Commands.InvokeFlightVmCommandCommand", s.ExpectErrorOf("Invoke-FlightVmCommand busy 'true'"));
+        }
+
+        var plan = s.Ps.Invoke("Invoke-VmReconcile -WhatIf");
+        var keep = plan.Single(a => (string)a.Properties["Name"].Value == "busy");
+        Assert.Equal("Keep", keep.Properties["Action"].Value.ToString());
+        Assert.False((bool)keep.Properties["Applied"].Value);
+        s.Ps.Invoke("Remove-FlightVm busy -Force");
+    }
+}
