@@ -7,7 +7,7 @@
     Copyright            = '(c) VmTools contributors'
     Description          = 'Fast, disposable VMs for CI: a QCOW2 base image cache in an OCI registry, cloud-init seed ISOs, qemu VMs that survive their controller, and ZFS volumes.'
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @('VmTools.Images.format.ps1xml')
+    FormatsToProcess     = @('VmTools.Images.format.ps1xml', 'VmTools.Engine.format.ps1xml')
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
     CmdletsToExport      = @(
@@ -15,6 +15,7 @@
         'Save-Qcow2Cache'
         'Test-Qcow2Cache'
         'Get-Qcow2CacheStatistics'
+        'New-Qcow2Image'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
