@@ -1,6 +1,10 @@
 namespace VmTools.Core.Host;
 
-/// <summary>Passes reads through and reports the running byte total, for progress on streams of unknown length.</summary>
+/// <summary>
+/// Passes reads through and reports the running byte total, for progress on streams of unknown length.
+/// A zero-length read is answered here and never reaches the inner stream: Docker.DotNet's chunked
+/// response stream treats one as end of stream and throws (the tar reader issues them between entries).
+/// </summary>
 public sealed class CountingReadStream : Stream
 {
     private readonly Stream _inner;
@@ -14,12 +18,12 @@ public sealed class CountingReadStream : Stream
 
     public long BytesRead { get; private set; }
 
-    public override int Read(byte[] buffer, int offset, int count) => Count(_inner.Read(buffer, offset, count));
+    public override int Read(byte[] buffer, int offset, int count) => count == 0 ? 0 : Count(_inner.Read(buffer, offset, count));
 
-    public override int Read(Span<byte> buffer) => Count(_inner.Read(buffer));
+    public override int Read(Span<byte> buffer) => buffer.Length == 0 ? 0 : Count(_inner.Read(buffer));
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        => Count(await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+        => buffer.Length == 0 ? 0 : Count(await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
