@@ -28,7 +28,7 @@ AfterAll { Remove-Item -Recurse -Force $env:VMTOOLS_HOME -ErrorAction SilentlyCo
 Describe 'New-Qcow2Image' {
     It 'builds a checked disk with its kernel from a Containerfile' {   # Containerfile_BuildsACheckedDiskWithKernel_ReportingProgressAndBuildLog
         New-TinyContext "$TestDrive/ctx"
-        $image = New-Qcow2Image "$TestDrive/out/disk.qcow2" -Containerfile "$TestDrive/ctx/Containerfile"
+        $image = New-Qcow2Image "$TestDrive/out/disk.qcow2" -Containerfile "$TestDrive/ctx/Containerfile" -Network host
         qemu-img check -q $image.Path
         $LASTEXITCODE | Should -Be 0
         Get-Content $image.KernelPath | Should -Be 'kernel'
@@ -40,7 +40,7 @@ Describe 'New-Qcow2Image' {
         $repo = "$script:Registry/pester/e2e-base-$([guid]::NewGuid().ToString('N').Substring(0,8))"
         Push-Location "$TestDrive/loop"
         try {
-            (Get-Qcow2Cache -Repository $repo -Tag base-1 -Build { New-Qcow2Image bin/output/qcow2/disk.qcow2 -Containerfile ./Containerfile -RequireKernel }).Status | Should -Be 'Built'
+            (Get-Qcow2Cache -Repository $repo -Tag base-1 -Build { New-Qcow2Image bin/output/qcow2/disk.qcow2 -Containerfile ./Containerfile -Network host -RequireKernel }).Status | Should -Be 'Built'
         } finally { Pop-Location }
         Remove-Item -Recurse -Force $env:VMTOOLS_HOME
         $pulled = Get-Qcow2Cache -Repository $repo -Tag base-1 -Build { throw 'must not build' }
@@ -77,7 +77,7 @@ Describe 'New-Qcow2Image' {
 
     It 'reports a failing build step with its log' {   # FailingBuild_IsQcow2ImageBuildFailed_WithTheBuildLog_AndNothingLeftBehind
         New-TinyContext "$TestDrive/fail" -Run 'echo step-says-goodbye; exit 7'
-        $err = { New-Qcow2Image "$TestDrive/fail.qcow2" -Containerfile "$TestDrive/fail/Containerfile" -NoCache -ErrorAction Stop } |
+        $err = { New-Qcow2Image "$TestDrive/fail.qcow2" -Containerfile "$TestDrive/fail/Containerfile" -NoCache -Network host -ErrorAction Stop } |
             Should -Throw -ErrorId 'Qcow2ImageBuildFailed,VmTools.Commands.NewQcow2ImageCommand' -PassThru
         $err.Exception.Message | Should -Match 'step-says-goodbye'
         "$TestDrive/fail.qcow2" | Should -Not -Exist

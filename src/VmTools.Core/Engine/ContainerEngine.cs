@@ -76,6 +76,7 @@ public sealed class ContainerEngine : IDisposable
             Remove = true,
             ForceRemove = true,
             NoCache = build.NoCache,
+            NetworkMode = build.NetworkMode,
         };
 
         var transcript = new StringBuilder();
@@ -176,15 +177,27 @@ public sealed class ContainerEngine : IDisposable
     /// </summary>
     public async Task ExportFilesystemAsync(string imageId, Func<Stream, CancellationToken, Task> consume, CancellationToken ct)
     {
-        var created = await _client.Containers.CreateContainerAsync(new CreateContainerParameters
+        var name = "vmtools-export-" + Guid.NewGuid().ToString("N")[..12];
+        CreateContainerResponse created;
+        try
         {
-            Image = imageId,
-            Name = "vmtools-export-" + Guid.NewGuid().ToString("N")[..12],
-            // FROM scratch images have no command and the API refuses a container without one; it never runs.
-            Cmd = new List<string> { "/vmtools-export-never-runs" },
-            Labels = new Dictionary<string, string> { [ExportLabel] = "true" },
-            NetworkDisabled = true,
-        }, ct).ConfigureAwait(false);
+            created = await _client.Containers.CreateContainerAsync(new CreateContainerParameters
+            {
+                Image = imageId,
+                Name = name,
+                // FROM scratch images have no command and the API refuses a container without one; it never runs.
+                Cmd = new List<string> { "/vmtools-export-never-runs" },
+                Labels = new Dictionary<string, string> { [ExportLabel] = "true" },
+                NetworkDisabled = true,
+            }, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled mid-request: the engine may have created it anyway; its name is all we know.
+            await RemoveContainerQuietlyAsync(name).ConfigureAwait(false);
+            throw;
+        }
+
         try
         {
             var stream = await _client.Containers.ExportContainerAsync(created.ID, ct).ConfigureAwait(false);
@@ -197,17 +210,6 @@ public sealed class ContainerEngine : IDisposable
         {
             await RemoveContainerQuietlyAsync(created.ID).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>Export containers of this engine that are still there (a crashed run's leftovers, or a leak).</summary>
-    public async Task<IReadOnlyList<string>> ListExportContainersAsync(CancellationToken ct)
-    {
-        var list = await _client.Containers.ListContainersAsync(new ContainersListParameters
-        {
-            All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [ExportLabel + "=true"] = true } },
-        }, ct).ConfigureAwait(false);
-        return list.Select(c => c.ID).ToList();
     }
 
     public void Dispose()
@@ -269,4 +271,7 @@ public sealed record EngineBuild(string ContextDirectory, string Containerfile)
     public IReadOnlyDictionary<string, string> BuildArguments { get; init; } = new Dictionary<string, string>();
 
     public bool NoCache { get; init; }
+
+    /// <summary>The network RUN steps get ("none", "host", a network name); null is the engine's default.</summary>
+    public string? NetworkMode { get; init; }
 }

@@ -43,6 +43,11 @@ public sealed class NewQcow2ImageCommand : VmToolsCmdlet
     [Parameter(ParameterSetName = ContainerfileSet)]
     public SwitchParameter NoCache { get; set; }
 
+    /// <summary>The network for RUN steps, passed to the engine: host, or a network name (default: the engine's).</summary>
+    [Parameter(ParameterSetName = ContainerfileSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Network { get; set; }
+
     /// <summary>An image the engine has (or pulls when missing).</summary>
     [Parameter(Mandatory = true, ParameterSetName = ImageSet)]
     [ValidateNotNullOrEmpty]
@@ -142,6 +147,7 @@ public sealed class NewQcow2ImageCommand : VmToolsCmdlet
                     Tags = ImageTag ?? Array.Empty<string>(),
                     BuildArguments = arguments,
                     NoCache = NoCache,
+                    NetworkMode = Network,
                 });
         }
     }

@@ -56,15 +56,23 @@ public sealed class EngineQcow2Tests : IDisposable
     public async Task Containerfile_FromScratchWithCopyAndRun_BuildsABootableDisk()
     {
         var context = _dir.Combine("ctx");
-        var containerfile = TinyRootfs.WriteContext(Directory.CreateDirectory(context).FullName);
+        var containerfile = TinyRootfs.WriteContext(Directory.CreateDirectory(context).FullName,
+            runStep: "echo built-by-run > /etc/built; /bin/busybox ls /sys/class/net > /etc/netifs");
         var output = _dir.Combine("disk.qcow2");
 
-        var image = await Build(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { Tags = new[] { "localhost/vmtools-test/tiny:run" } }), output);
+        var image = await Build(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile)
+        {
+            Tags = new[] { "localhost/vmtools-test/tiny:run" },
+            NetworkMode = "host",
+        }), output);
 
         Programs.MustRun("qemu-img", "check", "-q", output);
         using var fs = new Ext4Inspector(output, _dir.Path);
         Assert.Equal(0, fs.Check().ExitCode);
         Assert.Equal("built-by-run\n", System.Text.Encoding.ASCII.GetString(fs.ReadFile("/etc/built")));
+        // Host networking (no bridge set up per RUN step) reached the engine: the step saw this host's interfaces.
+        var hostInterfaces = string.Concat(Directory.GetFileSystemEntries("/sys/class/net").Select(Path.GetFileName).Order(StringComparer.Ordinal).Select(n => n + "\n"));
+        Assert.Equal(hostInterfaces, System.Text.Encoding.ASCII.GetString(fs.ReadFile("/etc/netifs")));
         Assert.Equal(TinyRootfs.Sample(), fs.ReadFile("/" + TinyRootfs.SamplePath));
         Assert.Equal(TinyRootfs.Hostname + "\n", System.Text.Encoding.ASCII.GetString(fs.ReadFile("/etc/hostname")));
         Assert.Equal(TinyRootfs.Kernel(TinyRootfs.NewKernelVersion), File.ReadAllBytes(image.KernelPath!));
@@ -149,7 +157,7 @@ public sealed class EngineQcow2Tests : IDisposable
         var containerfile = TinyRootfs.WriteContext(context, runStep: "echo this-is-the-step-output; exit 3");
 
         var e = await Assert.ThrowsAsync<VmToolsException>(() =>
-            Build(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { NoCache = true }), _dir.Combine("disk.qcow2")));
+            Build(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { NoCache = true, NetworkMode = "host" }), _dir.Combine("disk.qcow2")));
 
         Assert.Equal("Qcow2ImageBuildFailed", e.ErrorId);
         Assert.Equal(FailureKind.InvalidOperation, e.Kind);
@@ -182,7 +190,7 @@ public sealed class EngineQcow2Tests : IDisposable
         var containerfile = TinyRootfs.WriteContext(context, runStep: "sleep 60");
         using var cts = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
-        var build = BuildUntil(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { NoCache = true }), _dir.Combine("disk.qcow2"), cts.Token);
+        var build = BuildUntil(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { NoCache = true, NetworkMode = "host" }), _dir.Combine("disk.qcow2"), cts.Token);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline && !_log.ToArray().Any(l => l.Contains("STEP 3/3", StringComparison.Ordinal))) await Task.Delay(50, TestContext.Current.CancellationToken);
         Assert.Contains(_log.ToArray(), l => l.Contains("STEP 3/3", StringComparison.Ordinal));

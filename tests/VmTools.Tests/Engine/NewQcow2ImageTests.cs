@@ -43,7 +43,7 @@ public sealed class NewQcow2ImageTests : IClassFixture<EngineFixture>
         using var s = Session();
         TinyRootfs.WriteContext(s.Work.Combine());
 
-        var r = s.Ps.Run("New-Qcow2Image -Path out/disk.qcow2 -Containerfile ./Containerfile -ImageTag localhost/vmtools-test/hosted:1 -Verbose");
+        var r = s.Ps.Run("New-Qcow2Image -Path out/disk.qcow2 -Containerfile ./Containerfile -ImageTag localhost/vmtools-test/hosted:1 -Network host -Verbose");
 
         Assert.False(r.HadErrors, string.Join('\n', r.Errors));
         var image = r.Output.Single();
@@ -74,7 +74,7 @@ public sealed class NewQcow2ImageTests : IClassFixture<EngineFixture>
         {
             TinyRootfs.WriteContext(builder.Work.Combine());
             var built = builder.Ps.Invoke(
-                "Get-Qcow2Cache -Repository $args[0] -Tag base-1 -Build { New-Qcow2Image bin/output/qcow2/disk.qcow2 -Containerfile ./Containerfile -RequireKernel }", repo).Single();
+                "Get-Qcow2Cache -Repository $args[0] -Tag base-1 -Build { New-Qcow2Image bin/output/qcow2/disk.qcow2 -Containerfile ./Containerfile -Network host -RequireKernel }", repo).Single();
             Assert.Equal("Built", Prop(built, "Status")!.ToString());
             Assert.NotNull(Prop(built, "Digest"));
             disk = File.ReadAllBytes(builder.Work.Combine("bin", "output", "qcow2", "disk.qcow2"));
@@ -149,7 +149,7 @@ public sealed class NewQcow2ImageTests : IClassFixture<EngineFixture>
         using var s = Session();
         TinyRootfs.WriteContext(s.Work.Combine(), runStep: "echo step-says-goodbye; exit 7");
 
-        var error = s.Ps.ExpectError("New-Qcow2Image disk.qcow2 -Containerfile ./Containerfile -NoCache");
+        var error = s.Ps.ExpectError("New-Qcow2Image disk.qcow2 -Containerfile ./Containerfile -NoCache -Network host");
 
         Assert.Equal("Qcow2ImageBuildFailed,VmTools.Commands.NewQcow2ImageCommand", error.FullyQualifiedErrorId);
         Assert.Contains("step-says-goodbye", error.Exception.Message);
@@ -203,7 +203,7 @@ public sealed class NewQcow2ImageTests : IClassFixture<EngineFixture>
         runspace.Open();
         using var ps = PowerShell.Create();
         ps.Runspace = runspace;
-        ps.AddScript("param($m, $h, $w) Import-Module $m; $null = $ExecutionContext.SessionState.Path.SetLocation($w); New-Qcow2Image disk.qcow2 -Containerfile ./Containerfile -NoCache -EngineHost $h -Verbose")
+        ps.AddScript("param($m, $h, $w) Import-Module $m; $null = $ExecutionContext.SessionState.Path.SetLocation($w); New-Qcow2Image disk.qcow2 -Containerfile ./Containerfile -NoCache -Network host -EngineHost $h -Verbose")
             .AddArgument(PowerShellHost.ModuleManifest).AddArgument(_engine.Podman.Uri).AddArgument(work.Path);
         var running = ps.BeginInvoke();
         var deadline = DateTime.UtcNow.AddSeconds(60);
