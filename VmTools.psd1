@@ -12,6 +12,7 @@
         'VmTools.CloudInit.format.ps1xml'
         'VmTools.Volumes.format.ps1xml'
         'VmTools.Vms.format.ps1xml'
+        'VmTools.Engine.format.ps1xml'
     )
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
@@ -43,6 +44,8 @@
         'Invoke-FlightVmCommand'
         'Get-VmHandles'
         'Invoke-VmReconcile'
+        # Base images
+        'New-Qcow2Image'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
