@@ -4,13 +4,18 @@ using VmTools.Core.Images;
 using VmTools.Core.Registry;
 using VmTools.Core.State;
 
-// The "get the cached base disk" step of the e2e preparation, side by side on one qcow2 in one loopback
-// registry: the reference chain (qcow2_cache_manager.sh: podman pull, podman create, podman cp
-// /qcow2/disk.qcow2, podman rm) against Get-Qcow2Cache's core (cold pull into an empty state; warm hit).
+// The e2e preparation step, side by side on the same inputs in one run:
+//   reference: podman pull + create + cp /qcow2/disk.qcow2 + rm (qcow2_cache_manager.sh), xorrisofs of the seed
+//              directory (the Go harness's flags), qemu-img create overlay, qemu start (-daemonize);
+//   VmTools:   Get-Qcow2Cache's core (cold pull into an empty state), New-CloudInitIso's writer on the same seed
+//              directory, Start-FlightVm's core (overlay + qemu start).
+// The guest's own boot is the same for both and is reported separately, when a kernel is given.
 // Each contender starts cold: podman with empty storage, VmTools with an empty state, page cache dropped.
-// Usage: dotnet run -c Release --project bench/E2E [MiB | path/to/disk.qcow2] [rounds]   (root; podman, runc, docker-registry, qemu-img)
+// Usage (root; podman, runc, docker-registry, qemu-img, qemu-system-x86, xorriso):
+//   dotnet run -c Release --project bench/E2E [MiB | disk.qcow2] [rounds] [kernel initrd kernel-args ready-regex]
 var source = args.Length > 0 ? args[0] : "512";
 var rounds = args.Length > 1 ? int.Parse(args[1]) : 3;
+var guest = args.Length > 5 ? new Guest(Path.GetFullPath(args[2]), Path.GetFullPath(args[3]), args[4], new System.Text.RegularExpressions.Regex(args[5])) : null;
 var root = Directory.CreateTempSubdirectory("vmtools-bench-e2e-").FullName;
 Process? registry = null;
 try
@@ -44,9 +49,22 @@ try
     };
     var image = $"{host}/bench/e2e-base:base-qcow2-latest";
 
+    // One seed directory for both sides (what prepare_cloud_init_config.sh leaves behind).
+    var seedDirectory = Path.Combine(root, "cloud-init-data");
+    Directory.CreateDirectory(Path.Combine(seedDirectory, "flightctl-config", "certs"));
+    File.WriteAllText(Path.Combine(seedDirectory, "user-data"), "#cloud-config\nruncmd:\n  - [ sh, -c, 'echo VMTOOLS-BENCH-READY > /dev/ttyS0' ]\n");
+    File.WriteAllText(Path.Combine(seedDirectory, "meta-data"), "instance-id: bench\nlocal-hostname: bench\n");
+    File.WriteAllText(Path.Combine(seedDirectory, "network-config"), "version: 2\nethernets:\n  nics:\n    match:\n      name: \"e*\"\n    dhcp4: true\n");
+    File.WriteAllText(Path.Combine(seedDirectory, "flightctl-config", "config.yaml"), "enrollment-service: {}\n");
+    File.WriteAllBytes(Path.Combine(seedDirectory, "flightctl-config", "certs", "client.crt"), new byte[4096]);
+
     var reference = new List<TimeSpan>();
     var cold = new List<TimeSpan>();
     var warm = new List<TimeSpan>();
+    var refPrep = new List<TimeSpan>();
+    var ourPrep = new List<TimeSpan>();
+    var refBoot = new List<TimeSpan>();
+    var ourBoot = new List<TimeSpan>();
     for (var round = 0; round < rounds; round++)
     {
         var storage = Path.Combine(podmanDir, "storage-" + round);
@@ -59,6 +77,23 @@ try
         Run(env, "podman", Podman("cp", id + ":/qcow2/disk.qcow2", outFile));
         Run(env, "podman", Podman("rm", id));
         reference.Add(sw.Elapsed);
+        var refIso = Path.Combine(root, $"ref-{round}.iso");
+        Run(null, "xorrisofs", "-quiet", "-output", refIso, "-volid", "cidata", "-joliet", "-rock", "-partition_cyl_align", "on", seedDirectory);
+        var refOverlay = Path.Combine(root, $"ref-{round}-overlay.qcow2");
+        Run(null, "qemu-img", "create", "-q", "-f", "qcow2", "-b", outFile, "-F", "qcow2", refOverlay);
+        var refLog = Path.Combine(root, $"ref-{round}.log");
+        var refPid = Path.Combine(root, $"ref-{round}.pid");
+        var qemu = new List<string>
+        {
+            "-accel", "tcg", "-cpu", "max", "-m", "1024", "-nodefaults", "-display", "none", "-serial", "file:" + refLog, "-monitor", "none",
+            "-drive", $"file={refOverlay},if=virtio,format=qcow2", "-cdrom", refIso,
+            "-netdev", $"user,id=n0,hostfwd=tcp:127.0.0.1:{FreePort()}-:22", "-device", "virtio-net-pci,netdev=n0", "-daemonize", "-pidfile", refPid,
+        };
+        if (guest is not null) qemu.AddRange(new[] { "-kernel", guest.Kernel, "-initrd", guest.Initrd, "-append", guest.KernelArgs });
+        Run(null, "qemu-system-x86_64", qemu.ToArray());
+        refPrep.Add(sw.Elapsed);
+        if (guest is not null) refBoot.Add(WaitForConsole(refLog, guest.Ready, TimeSpan.FromMinutes(15)));
+        Kill(int.Parse(File.ReadAllText(refPid).Trim()));
         Run(env, "podman", Podman("system", "reset", "--force"));
         Unmount(storage);
         File.Delete(outFile);
@@ -70,6 +105,18 @@ try
         sw.Restart();
         var pulled = await fetcher.FetchAsync(new FetchRequest(repo, new[] { "base-qcow2-latest" }), null, CancellationToken.None);
         cold.Add(sw.Elapsed);
+        var ourIso = Path.Combine(root, $"ours-{round}.iso");
+        await VmTools.Core.CloudInit.SeedImage.WriteAsync(seedDirectory, ourIso, new VmTools.Core.CloudInit.Iso9660.IsoImageOptions(), overwrite: true, null, CancellationToken.None);
+        var lifecycle = new VmTools.Core.Vms.VmLifecycle(db, paths);
+        var started = await lifecycle.StartAsync(new VmTools.Core.Vms.VmStartRequest
+        {
+            ImagePath = pulled.Path!, Name = $"bench-{round}", MemoryMB = 1024, CloudInitPath = ourIso,
+            KernelPath = guest?.Kernel, InitrdPath = guest?.Initrd, KernelArgs = guest?.KernelArgs,
+        }, null, CancellationToken.None);
+        ourPrep.Add(sw.Elapsed);
+        if (guest is not null) ourBoot.Add(WaitForConsole(started[0].Vm.ConsoleLogPath, guest.Ready, TimeSpan.FromMinutes(15)));
+        await lifecycle.StopAsync($"bench-{round}", TimeSpan.Zero, force: true, null, CancellationToken.None);
+        await lifecycle.RemoveAsync($"bench-{round}", force: true, CancellationToken.None);
         sw.Restart();
         var hit = await fetcher.FetchAsync(new FetchRequest(repo, new[] { "base-qcow2-latest" }), null, CancellationToken.None);
         warm.Add(sw.Elapsed);
@@ -85,12 +132,37 @@ try
     Console.WriteLine();
     Console.WriteLine($"ratio cold (reference / VmTools): {Median(reference) / Median(cold):0.00}x");
     Console.WriteLine($"ratio warm (reference / VmTools): {Median(reference) / Median(warm):0}x  (the reference has no warm path: it pulls and copies every run)");
+    Console.WriteLine();
+    Console.WriteLine("whole preparation without the guest's own boot (base + seed ISO + overlay + qemu started):");
+    Console.WriteLine($"reference: podman pull/create/cp/rm + xorrisofs + qemu-img create + qemu: {Median(refPrep).TotalSeconds,7:0.000} s  ({string.Join(", ", refPrep.Select(t => t.TotalSeconds.ToString("0.00")))})");
+    Console.WriteLine($"VmTools: Get-Qcow2Cache (cold) + New-CloudInitIso + Start-FlightVm:       {Median(ourPrep).TotalSeconds,7:0.000} s  ({string.Join(", ", ourPrep.Select(t => t.TotalSeconds.ToString("0.00")))})");
+    Console.WriteLine($"ratio (reference / VmTools, target >= 3): {Median(refPrep) / Median(ourPrep):0.00}x");
+    Console.WriteLine(guest is null
+        ? "guest boot: not measured (give a kernel, initrd, kernel args and a readiness regex)"
+        : $"guest boot to '{guest.Ready}', shown separately: reference {Median(refBoot).TotalSeconds:0.0} s, VmTools {Median(ourBoot).TotalSeconds:0.0} s");
 }
 finally
 {
     try { registry?.Kill(true); } catch (InvalidOperationException) { }
     Unmount(root);
     Directory.Delete(root, recursive: true);
+}
+
+static TimeSpan WaitForConsole(string log, System.Text.RegularExpressions.Regex ready, TimeSpan timeout)
+{
+    var sw = Stopwatch.StartNew();
+    while (sw.Elapsed < timeout)
+    {
+        if (File.Exists(log) && ready.IsMatch(File.ReadAllText(log))) return sw.Elapsed;
+        Thread.Sleep(100);
+    }
+
+    throw new TimeoutException($"'{ready}' did not appear in {log} within {timeout}");
+}
+
+static void Kill(int pid)
+{
+    try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { }
 }
 
 static string RandomDisk(string root, int mib)
@@ -158,3 +230,5 @@ static int FreePort()
     l.Stop();
     return port;
 }
+
+sealed record Guest(string Kernel, string Initrd, string KernelArgs, System.Text.RegularExpressions.Regex Ready);

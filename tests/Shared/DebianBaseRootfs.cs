@@ -20,6 +20,8 @@ public static class DebianBaseRootfs
     {
         "systemd", "systemd-sysv", "udev", "cloud-init", "kmod", "iproute2", "isc-dhcp-client", "netbase",
         "python3-cffi-backend", "linux-image-amd64", "initramfs-tools",
+        // The setup script trusts the payload's CA with update-ca-certificates (which brings openssl).
+        "ca-certificates",
     };
 
     public static string CacheRoot => Environment.GetEnvironmentVariable("VMTOOLS_DEBIAN_BASE_CACHE") ?? "/var/tmp/vmtools-debian-base";
