@@ -34,6 +34,9 @@ param(
     [int] $Count = 1,
     [string] $KernelArgs = 'root=LABEL=rootfs rw console=ttyS0',
     [int] $MemoryMB = 1024,
+    # Public keys for a login user on every VM (Invoke-FlightVmCommand -User $UserName -KeyPath ...).
+    [string[]] $SshAuthorizedKey = @(),
+    [string] $UserName = 'ci',
     # Extra cloud-init runcmd entries (after the setup script), e.g. checks that print to the console.
     [string[]] $RunCommand = @(),
     [string] $ReadyPattern = 'VMTOOLS-SETUP: (OK|FAILED.*)',
@@ -56,6 +59,7 @@ $null = [IO.Directory]::CreateDirectory($seedDirectory)
 $configArgs = @{ ConfigDirectory = $ConfigDirectory }
 if ($RegistryAddress) { $configArgs.RegistryAddress = $RegistryAddress; $configArgs.RegistryInsecure = $RegistryInsecure }
 if ($RunCommand.Count -gt 0) { $configArgs.RunCommand = $RunCommand }
+if ($SshAuthorizedKey.Count -gt 0) { $configArgs.UserName = $UserName; $configArgs.SshAuthorizedKey = $SshAuthorizedKey }
 
 $vms = foreach ($i in 1..$Count) {
     $hostname = "e2e-vm-$i"
