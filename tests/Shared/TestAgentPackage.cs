@@ -47,7 +47,9 @@ public static class TestAgentPackage
 
             """);
         var deb = Path.Combine(directory, $"{ServiceName}_{version}_all.deb");
-        Programs.MustRun(dpkgDeb, "--root-owner-group", "--build", root, deb);
+        // A fixed epoch: the build is reproducible, and a SOURCE_DATE_EPOCH another test left empty can't break it.
+        var (code, stdout, stderr) = Programs.RunIn(null, new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "1700000000" }, dpkgDeb, "--root-owner-group", "--build", root, deb);
+        if (code != 0) Assert.Fail($"dpkg-deb exited {code}: {stderr}{stdout}");
         Directory.Delete(root, recursive: true);
         return deb;
     }

@@ -40,7 +40,8 @@ public sealed class PowerShellHost : IDisposable
     }
 
     /// <summary>Sets a variable in the session's process environment, as `$env:NAME = value` would.</summary>
-    public void SetEnv(string name, string? value) => Invoke("param($n, $v) [Environment]::SetEnvironmentVariable($n, $v)", name, value);
+    /// <remarks>Set from .NET, not through a script: PowerShell would turn a null value into "" and leave the variable set but empty.</remarks>
+    public void SetEnv(string name, string? value) => Environment.SetEnvironmentVariable(name, value);
 
     public void SetLocation(string path) => Invoke("$null = $ExecutionContext.SessionState.Path.SetLocation($args[0])", path);
 
