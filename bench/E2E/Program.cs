@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using VmTools.Core.Images;
 using VmTools.Core.Registry;
 using VmTools.Core.State;
+using static VmTools.Bench.BenchHost;
 
 // The e2e preparation step, side by side on the same inputs in one run:
 //   reference: podman pull + create + cp /qcow2/disk.qcow2 + rm (qcow2_cache_manager.sh), xorrisofs of the seed
@@ -27,9 +27,9 @@ try
     registry = Start("docker-registry", "serve", config);
     Thread.Sleep(500);
 
-    var disk = File.Exists(source) ? Path.GetFullPath(source) : RandomDisk(root, int.Parse(source));
+    var disk = File.Exists(source) ? Path.GetFullPath(source) : RandomQcow2(root, int.Parse(source));
     var repo = ImageReference.Parse($"{host}/bench/e2e-base");
-    var pubPaths = Paths(Path.Combine(root, "publisher"));
+    var pubPaths = PathsUnder(Path.Combine(root, "publisher"));
     using (var pubDb = StateDb.Open(pubPaths.EnsureCreated().DatabasePath))
     {
         await new Qcow2CachePublisher(pubDb, pubPaths).PublishAsync(
@@ -72,15 +72,15 @@ try
         var outFile = Path.Combine(root, $"ref-{round}.qcow2");
         DropCaches();
         var sw = Stopwatch.StartNew();
-        Run(env, "podman", Podman("pull", "--quiet", image));
-        var id = Run(env, "podman", Podman("create", image, "/never-runs")).Trim();
-        Run(env, "podman", Podman("cp", id + ":/qcow2/disk.qcow2", outFile));
-        Run(env, "podman", Podman("rm", id));
+        RunWith(env, "podman", Podman("pull", "--quiet", image));
+        var id = RunWith(env, "podman", Podman("create", image, "/never-runs")).Trim();
+        RunWith(env, "podman", Podman("cp", id + ":/qcow2/disk.qcow2", outFile));
+        RunWith(env, "podman", Podman("rm", id));
         reference.Add(sw.Elapsed);
         var refIso = Path.Combine(root, $"ref-{round}.iso");
-        Run(null, "xorrisofs", "-quiet", "-output", refIso, "-volid", "cidata", "-joliet", "-rock", "-partition_cyl_align", "on", seedDirectory);
+        Run("xorrisofs", "-quiet", "-output", refIso, "-volid", "cidata", "-joliet", "-rock", "-partition_cyl_align", "on", seedDirectory);
         var refOverlay = Path.Combine(root, $"ref-{round}-overlay.qcow2");
-        Run(null, "qemu-img", "create", "-q", "-f", "qcow2", "-b", outFile, "-F", "qcow2", refOverlay);
+        Run("qemu-img", "create", "-q", "-f", "qcow2", "-b", outFile, "-F", "qcow2", refOverlay);
         var refLog = Path.Combine(root, $"ref-{round}.log");
         var refPid = Path.Combine(root, $"ref-{round}.pid");
         var qemu = new List<string>
@@ -90,15 +90,15 @@ try
             "-netdev", $"user,id=n0,hostfwd=tcp:127.0.0.1:{FreePort()}-:22", "-device", "virtio-net-pci,netdev=n0", "-daemonize", "-pidfile", refPid,
         };
         if (guest is not null) qemu.AddRange(new[] { "-kernel", guest.Kernel, "-initrd", guest.Initrd, "-append", guest.KernelArgs });
-        Run(null, "qemu-system-x86_64", qemu.ToArray());
+        Run("qemu-system-x86_64", qemu.ToArray());
         refPrep.Add(sw.Elapsed);
         if (guest is not null) refBoot.Add(WaitForConsole(refLog, guest.Ready, TimeSpan.FromMinutes(15)));
         Kill(int.Parse(File.ReadAllText(refPid).Trim()));
-        Run(env, "podman", Podman("system", "reset", "--force"));
+        RunWith(env, "podman", Podman("system", "reset", "--force"));
         Unmount(storage);
         File.Delete(outFile);
 
-        var paths = Paths(Path.Combine(root, "puller-" + round));
+        var paths = PathsUnder(Path.Combine(root, "puller-" + round));
         using var db = StateDb.Open(paths.EnsureCreated().DatabasePath);
         var fetcher = new Qcow2CacheFetcher(db, paths);
         DropCaches();
@@ -165,46 +165,9 @@ static void Kill(int pid)
     try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { }
 }
 
-static string RandomDisk(string root, int mib)
-{
-    var raw = Path.Combine(root, "disk.raw");
-    using (var fs = File.Create(raw))
-    {
-        var buf = new byte[1 << 20];
-        var rng = new Random(1);
-        for (var i = 0; i < mib; i++) { rng.NextBytes(buf); fs.Write(buf); }
-    }
 
-    var disk = Path.Combine(root, "disk.qcow2");
-    Run(null, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk);
-    File.Delete(raw);
-    return disk;
-}
 
-static VmToolsPaths Paths(string r) => new(Path.Combine(r, "state"), Path.Combine(r, "cache"), Path.Combine(r, "run"));
 
-static Process Start(string file, params string[] args)
-{
-    var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-    foreach (var a in args) psi.ArgumentList.Add(a);
-    var p = Process.Start(psi)!;
-    p.BeginErrorReadLine();
-    p.BeginOutputReadLine();
-    return p;
-}
-
-static string Run(IDictionary<string, string>? env, string file, params string[] args)
-{
-    var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-    foreach (var a in args) psi.ArgumentList.Add(a);
-    if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
-    using var p = Process.Start(psi)!;
-    var stdout = p.StandardOutput.ReadToEndAsync();
-    var stderr = p.StandardError.ReadToEndAsync();
-    p.WaitForExit();
-    if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stderr.Result}");
-    return stdout.Result;
-}
 
 // podman leaves overlay mounts behind after it exits; they must go before the folder can.
 static void Unmount(string under)
@@ -212,23 +175,10 @@ static void Unmount(string under)
     var prefix = under.TrimEnd('/') + "/";
     foreach (var m in File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(m => m.StartsWith(prefix, StringComparison.Ordinal)).OrderByDescending(m => m.Length))
     {
-        Run(null, "umount", "-l", m);
+        Run("umount", "-l", m);
     }
 }
 
-// Root only: each contender starts from the same cold page cache for the registry's blob.
-static void DropCaches()
-{
-    try { File.WriteAllText("/proc/sys/vm/drop_caches", "3"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-}
 
-static int FreePort()
-{
-    var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-    l.Start();
-    var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    l.Stop();
-    return port;
-}
 
 sealed record Guest(string Kernel, string Initrd, string KernelArgs, System.Text.RegularExpressions.Regex Ready);

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using VmTools.Core.Images;
 using VmTools.Core.Registry;
 using VmTools.Core.State;
+using static VmTools.Bench.BenchHost;
 
 // Side by side in one run, on one qcow2 over loopback: VmTools' cold pull vs curl GET of the blob to a file
 // (target >= 0.9x) and vs skopeo copy + tar extraction (target >= 3x faster); warm hit (target <= 50 ms, zero
@@ -20,21 +20,11 @@ try
     var host = $"127.0.0.1:{port}";
 
     Console.WriteLine($"Creating a {mib} MiB qcow2 of random data...");
-    var raw = Path.Combine(root, "disk.raw");
-    using (var fs = File.Create(raw))
-    {
-        var buf = new byte[1 << 20];
-        var rng = new Random(1);
-        for (var i = 0; i < mib; i++) { rng.NextBytes(buf); fs.Write(buf); }
-    }
-
-    var disk = Path.Combine(root, "disk.qcow2");
-    Run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk);
-    File.Delete(raw);
+    var disk = RandomQcow2(root, mib);
     var repo = ImageReference.Parse($"{host}/bench/base");
     var revision = new SourceRevision("bench", "clean");
 
-    var pubPaths = Paths(Path.Combine(root, "publisher"));
+    var pubPaths = PathsUnder(Path.Combine(root, "publisher"));
     using var pubDb = StateDb.Open(pubPaths.EnsureCreated().DatabasePath);
     var publisher = new Qcow2CachePublisher(pubDb, pubPaths);
     var request = new PublishRequest(disk, repo, new[] { "t" }, revision) { Created = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000) };
@@ -47,7 +37,7 @@ try
 
     // Cold pull through VmTools, in a fresh state directory.
     DropCaches();
-    var pullPaths = Paths(Path.Combine(root, "puller"));
+    var pullPaths = PathsUnder(Path.Combine(root, "puller"));
     using var pullDb = StateDb.Open(pullPaths.EnsureCreated().DatabasePath);
     var fetcher = new Qcow2CacheFetcher(pullDb, pullPaths);
     sw.Restart();
@@ -93,36 +83,7 @@ finally
     Directory.Delete(root, recursive: true);
 }
 
-static VmToolsPaths Paths(string r) => new(Path.Combine(r, "state"), Path.Combine(r, "cache"), Path.Combine(r, "run"));
 
-static Process Start(string file, params string[] args)
-{
-    var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-    foreach (var a in args) psi.ArgumentList.Add(a);
-    var p = Process.Start(psi)!;
-    p.BeginErrorReadLine();
-    p.BeginOutputReadLine();
-    return p;
-}
 
-static void Run(string file, params string[] args)
-{
-    using var p = Start(file, args);
-    p.WaitForExit();
-    if (p.ExitCode != 0) throw new InvalidOperationException($"{file} exited {p.ExitCode}");
-}
 
-// Root only: each contender starts from the same cold page cache for the registry's blob.
-static void DropCaches()
-{
-    try { File.WriteAllText("/proc/sys/vm/drop_caches", "3"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-}
 
-static int FreePort()
-{
-    var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-    l.Start();
-    var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    l.Stop();
-    return port;
-}

@@ -47,7 +47,7 @@ public static class TestAgentPackage
 
             """);
         var deb = Path.Combine(directory, $"{ServiceName}_{version}_all.deb");
-        // A fixed epoch: the build is reproducible, and a SOURCE_DATE_EPOCH another test left empty can't break it.
+        // A fixed epoch: the package is byte-for-byte reproducible, whatever the caller's SOURCE_DATE_EPOCH.
         var (code, stdout, stderr) = Programs.RunIn(null, new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "1700000000" }, dpkgDeb, "--root-owner-group", "--build", root, deb);
         if (code != 0) Assert.Fail($"dpkg-deb exited {code}: {stderr}{stdout}");
         Directory.Delete(root, recursive: true);

@@ -5,7 +5,7 @@ namespace VmTools.Core.Host;
 /// A zero-length read is answered here and never reaches the inner stream: Docker.DotNet's chunked
 /// response stream treats one as end of stream and throws (the tar reader issues them between entries).
 /// </summary>
-public sealed class CountingReadStream : Stream
+public sealed class CountingReadStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly IProgress<long>? _total;
@@ -39,15 +39,7 @@ public sealed class CountingReadStream : Stream
         return n;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

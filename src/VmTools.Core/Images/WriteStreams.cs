@@ -1,9 +1,10 @@
+using VmTools.Core.Host;
 using System.Security.Cryptography;
 
 namespace VmTools.Core.Images;
 
 /// <summary>A write-only sink that only hashes: computes a layer digest without storing the layer.</summary>
-internal sealed class HashingWriteSink : Stream
+internal sealed class HashingWriteSink : WriteOnlyStream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -25,15 +26,6 @@ internal sealed class HashingWriteSink : Stream
         return Task.CompletedTask;
     }
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -43,7 +35,7 @@ internal sealed class HashingWriteSink : Stream
 }
 
 /// <summary>Counts bytes written through to another stream (upload progress).</summary>
-internal sealed class CountingWriteStream : Stream
+internal sealed class CountingWriteStream : WriteOnlyStream
 {
     private readonly Stream _inner;
     private readonly Action<long> _count;
@@ -64,16 +56,8 @@ internal sealed class CountingWriteStream : Stream
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
     public override void Flush() => _inner.Flush();
     public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     // The HTTP body stream belongs to HttpClient; closing it here would cut the request short.
     protected override void Dispose(bool disposing) { }
@@ -82,7 +66,7 @@ internal sealed class CountingWriteStream : Stream
 }
 
 /// <summary>Writes to two streams at once (compressed output and the uncompressed tar's hash).</summary>
-internal sealed class TeeWriteStream : Stream
+internal sealed class TeeWriteStream : WriteOnlyStream
 {
     private readonly Stream _a;
     private readonly Stream _b;
@@ -103,13 +87,5 @@ internal sealed class TeeWriteStream : Stream
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
     public override void Flush() { _a.Flush(); _b.Flush(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }

@@ -54,39 +54,30 @@ public sealed class Qcow2CacheTests : IClassFixture<PlainRegistryFixture>
     public void Get_AfterSave_InFreshState_PullsVerifiedThenHitsWithZeroBytes()
     {
         var repo = Repo("pull");
-        string disk;
+        using var disks = new TempDirectory("vmtools-disk");
+        var disk = TestDisks.CreateQcow2(disks.Combine("disk.qcow2"), 24, seed: 2);
         using (var publisher = new CacheSession())
         {
-            disk = TestDisks.CreateQcow2(publisher.Work.Combine("disk.qcow2"), 24, seed: 2);
             publisher.Ps.Invoke("Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag base-qcow2-abc1234", disk, repo);
-            File.Copy(disk, Path.Combine(Path.GetTempPath(), Path.GetFileName(disk) + ".keep-" + Guid.NewGuid().ToString("N")));
-            disk = Directory.GetFiles(Path.GetTempPath(), "disk.qcow2.keep-*").OrderByDescending(File.GetCreationTimeUtc).First();
         }
 
-        try
-        {
-            using var s = new CacheSession();
-            var first = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0] -Tag base-qcow2-abc1234", repo).Single();
-            Assert.Equal("Pulled", Prop(first, "Status")!.ToString());
-            Assert.True((long)Prop(first, "BytesDownloaded")! >= new FileInfo(disk).Length);
-            Assert.True(TestDisks.SameBytes(disk, (string)Prop(first, "Path")!));
-            Assert.StartsWith(s.StoreDirectory, (string)Prop(first, "Path")!);
-            Assert.Empty(Directory.GetFileSystemEntries(s.PartialDirectory));
+        using var s = new CacheSession();
+        var first = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0] -Tag base-qcow2-abc1234", repo).Single();
+        Assert.Equal("Pulled", Prop(first, "Status")!.ToString());
+        Assert.True((long)Prop(first, "BytesDownloaded")! >= new FileInfo(disk).Length);
+        Assert.True(TestDisks.SameBytes(disk, (string)Prop(first, "Path")!));
+        Assert.StartsWith(s.StoreDirectory, (string)Prop(first, "Path")!);
+        Assert.Empty(Directory.GetFileSystemEntries(s.PartialDirectory));
 
-            var second = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0] -Tag base-qcow2-abc1234", repo).Single();
-            Assert.Equal("Hit", Prop(second, "Status")!.ToString());
-            Assert.Equal(0L, Prop(second, "BytesDownloaded"));
-            Assert.Equal(Prop(first, "Digest"), Prop(second, "Digest"));
+        var second = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0] -Tag base-qcow2-abc1234", repo).Single();
+        Assert.Equal("Hit", Prop(second, "Status")!.ToString());
+        Assert.Equal(0L, Prop(second, "BytesDownloaded"));
+        Assert.Equal(Prop(first, "Digest"), Prop(second, "Digest"));
 
-            var stats = s.Ps.Invoke("Get-Qcow2CacheStatistics").Single();
-            Assert.Equal(1L, Prop(stats, "Hits"));
-            Assert.Equal(1L, Prop(stats, "Pulls"));
-            Assert.True((long)Prop(stats, "BytesDownloaded")! > 0);
-        }
-        finally
-        {
-            File.Delete(disk);
-        }
+        var stats = s.Ps.Invoke("Get-Qcow2CacheStatistics").Single();
+        Assert.Equal(1L, Prop(stats, "Hits"));
+        Assert.Equal(1L, Prop(stats, "Pulls"));
+        Assert.True((long)Prop(stats, "BytesDownloaded")! > 0);
     }
 
     [Fact]
