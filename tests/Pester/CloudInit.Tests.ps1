@@ -137,9 +137,8 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
     }
 
     # Twin: Completers_OfferKnownValues
-    It 'completes labels, interface patterns and the agent service' {
+    It 'completes labels and the agent service' {
         (TabExpansion2 'New-CloudInitIso -VolumeLabel ').CompletionMatches.CompletionText | Should -Contain 'cidata'
-        (TabExpansion2 'New-CloudInitConfig -InterfaceNamePattern en').CompletionMatches.CompletionText | Should -Be @("'en*'", "'ens*'", "'enp*'")
         (TabExpansion2 'New-CloudInitConfig -AgentServiceName fl').CompletionMatches.CompletionText | Should -Be @('flightctl-agent')
     }
 

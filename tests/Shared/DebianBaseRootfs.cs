@@ -22,6 +22,9 @@ public static class DebianBaseRootfs
         "python3-cffi-backend", "linux-image-amd64", "initramfs-tools",
         // The setup script trusts the payload's CA with update-ca-certificates (which brings openssl).
         "ca-certificates",
+        // Invoke-FlightVmCommand and Wait-FlightVm's SSH readiness. ifupdown makes cloud-init render
+        // network-config with its ENI renderer, as on Debian's cloud images.
+        "openssh-server", "ifupdown",
     };
 
     public static string CacheRoot => Environment.GetEnvironmentVariable("VMTOOLS_DEBIAN_BASE_CACHE") ?? "/var/tmp/vmtools-debian-base";

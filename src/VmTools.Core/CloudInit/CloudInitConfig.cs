@@ -1,19 +1,18 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
+using VmTools.Core.Vms;
 
 namespace VmTools.Core.CloudInit;
 
 /// <summary>
 /// Everything one VM's first boot needs, checked: identity (hostname, an instance id unique per VM
-/// unless given), users, extra write_files/runcmd, network matching real interface names, and the
-/// optional agent payload. <see cref="NoCloudSeed"/> renders it.
+/// unless given), users, extra write_files/runcmd, the MAC its NIC will have (network-config names
+/// the NIC by it), and the optional agent payload. <see cref="NoCloudSeed"/> renders it.
 /// </summary>
 public sealed partial class CloudInitConfig
 {
-    public const string DefaultInterfaceNamePattern = "e*";
-
     private CloudInitConfig(string hostname, string instanceId, AgentPayload? agent, IReadOnlyList<CloudInitUser> users,
-        IReadOnlyList<CloudInitWriteFile> writeFiles, IReadOnlyList<string> runCommands, string interfaceNamePattern)
+        IReadOnlyList<CloudInitWriteFile> writeFiles, IReadOnlyList<string> runCommands, string macAddress)
     {
         Hostname = hostname;
         InstanceId = instanceId;
@@ -21,7 +20,7 @@ public sealed partial class CloudInitConfig
         Users = users;
         WriteFiles = writeFiles;
         RunCommands = runCommands;
-        InterfaceNamePattern = interfaceNamePattern;
+        MacAddress = macAddress;
     }
 
     public string Hostname { get; }
@@ -36,7 +35,8 @@ public sealed partial class CloudInitConfig
 
     public IReadOnlyList<string> RunCommands { get; }
 
-    public string InterfaceNamePattern { get; }
+    /// <summary>The NIC's MAC: given, or a new one in qemu's 52:54:00 range (unique per seed, like the instance id).</summary>
+    public string MacAddress { get; }
 
     /// <summary>
     /// Builds and validates a config. Agent inputs are all-or-nothing: once an agent config is
@@ -69,12 +69,7 @@ public sealed partial class CloudInitConfig
                 $"'{hostname}' is not a valid hostname (RFC 1123 labels, at most 63 characters each).") { Target = hostname };
         }
 
-        var pattern = inputs.InterfaceNamePattern ?? DefaultInterfaceNamePattern;
-        if (!Regex.IsMatch(pattern, "^[A-Za-z0-9*?_.-]{1,15}$"))
-        {
-            throw new VmToolsException("CloudInitInterfacePatternInvalid", FailureKind.InvalidArgument,
-                $"'{pattern}' is not an interface name glob like 'e*' or 'en*'.") { Target = pattern };
-        }
+        var mac = inputs.MacAddress is { } given ? MacAddresses.Require(given, "CloudInitMacAddressInvalid", "-MacAddress") : MacAddresses.New();
 
         foreach (var f in inputs.WriteFiles) f.Validate();
         var duplicateUser = inputs.Users.GroupBy(u => u.Name).FirstOrDefault(g => g.Count() > 1);
@@ -101,7 +96,7 @@ public sealed partial class CloudInitConfig
                 "Certificates, a CA, packages or a registry were given without an agent config (-AgentConfig or a config directory with config.yaml).");
         }
 
-        return new CloudInitConfig(hostname, instanceId, agent, inputs.Users, inputs.WriteFiles, inputs.RunCommands, pattern);
+        return new CloudInitConfig(hostname, instanceId, agent, inputs.Users, inputs.WriteFiles, inputs.RunCommands, mac);
     }
 
     private static AgentPayload BuildAgent(CloudInitInputs inputs, string configFile, string? certDir, string? caFile, IReadOnlyList<string> packages, string? registryConfFile)

@@ -35,6 +35,6 @@ public sealed record CloudInitInputs
 
     public IReadOnlyList<string> RunCommands { get; init; } = Array.Empty<string>();
 
-    /// <summary>Interface names DHCP is enabled on; a glob that matches the guest's real names (eth0, ens3, enp0s2).</summary>
-    public string? InterfaceNamePattern { get; init; }
+    /// <summary>The MAC the VM's NIC will have; null: a new one.</summary>
+    public string? MacAddress { get; init; }
 }

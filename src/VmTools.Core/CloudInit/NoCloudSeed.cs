@@ -77,9 +77,15 @@ public static class NoCloudSeed
     public static string MetaData(CloudInitConfig config)
         => $"instance-id: {YamlText.Quote(config.InstanceId)}\nlocal-hostname: {YamlText.Quote(config.Hostname)}\n";
 
-    /// <summary>Network config v2: DHCP on whatever the guest names its NICs (q35/virtio guests rarely say eth0).</summary>
+    /// <summary>
+    /// Network config v2: DHCP on the NIC with the seed's MAC, renamed eth0 (the reference seed's name).
+    /// A MAC is the one match every renderer honours: cloud-init turns v2 into ifupdown (ENI),
+    /// networkd or sysconfig files with only the MAC and set-name, so a name glob would configure an
+    /// interface that does not exist (Debian's ENI renderer writes "iface &lt;id&gt; inet dhcp").
+    /// </summary>
     public static string NetworkConfig(CloudInitConfig config)
-        => "version: 2\nethernets:\n  vmtools-nics:\n    match:\n      name: " + YamlText.Quote(config.InterfaceNamePattern) + "\n    dhcp4: true\n    dhcp6: false\n";
+        => "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: " + YamlText.Quote(config.MacAddress)
+           + "\n    set-name: eth0\n    dhcp4: true\n    dhcp6: false\n";
 
     /// <summary>The seed as image content; payload files are streamed from their sources when the image is written.</summary>
     public static IsoContent ToIsoContent(CloudInitConfig config)

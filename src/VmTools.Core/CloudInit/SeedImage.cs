@@ -5,11 +5,12 @@ namespace VmTools.Core.CloudInit;
 /// <summary>Writes a NoCloud seed image from a config, or from a seed directory someone prepared.</summary>
 public static class SeedImage
 {
-    public static Task<CloudInitIso> WriteAsync(CloudInitConfig config, string path, IsoImageOptions options, bool overwrite,
+    public static async Task<CloudInitIso> WriteAsync(CloudInitConfig config, string path, IsoImageOptions options, bool overwrite,
         IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         GuardExisting(path, overwrite);
-        return IsoImageWriter.WriteAsync(NoCloudSeed.ToIsoContent(config), path, options, progress, cancellationToken);
+        var iso = await IsoImageWriter.WriteAsync(NoCloudSeed.ToIsoContent(config), path, options, progress, cancellationToken).ConfigureAwait(false);
+        return iso with { MacAddress = config.MacAddress };
     }
 
     /// <summary>Images a seed directory as it is; NoCloud needs user-data and meta-data at its top.</summary>

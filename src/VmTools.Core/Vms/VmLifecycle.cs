@@ -53,6 +53,15 @@ public sealed class VmLifecycle
             if (!File.Exists(v)) throw new VmToolsException("VmVolumeNotFound", FailureKind.NotFound, $"The volume disk '{v}' does not exist.") { Target = v };
         }
 
+        if (r.MacAddress is { } mac)
+        {
+            MacAddresses.Require(mac, "VmMacAddressInvalid", "-MacAddress");
+            if (r.Count > 1)
+            {
+                throw Bad("VmMacAddressWithCount", $"MAC {mac} names one NIC (a seed from New-CloudInitIso names its VM's NIC); with -Count {r.Count} make one seed per VM, or pass the seed's path to share it without its network binding.", mac);
+            }
+        }
+
         if (r.Network == VmNetworkMode.Tap && !VmNaming.IsValidInterfaceName(r.BridgeName)) throw Bad("VmBridgeNameInvalid", $"'{r.BridgeName}' is not a valid interface name.", r.BridgeName);
         if (r.DiskMode == VmDiskMode.DmSnapshot && DiskFormat.Detect(r.ImagePath) != "raw")
         {

@@ -19,13 +19,6 @@ public static partial class VmNaming
 
     public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
 
-    /// <summary>A locally administered unicast MAC in qemu's 52:54:00 range.</summary>
-    public static string NewMac()
-    {
-        var b = RandomNumberGenerator.GetBytes(3);
-        return $"52:54:00:{b[0]:x2}:{b[1]:x2}:{b[2]:x2}";
-    }
-
     public static bool IsValidName(string name) => NamePattern().IsMatch(name);
 
     public static bool IsValidInterfaceName(string name) => name.Length is > 0 and <= 15 && InterfacePattern().IsMatch(name);

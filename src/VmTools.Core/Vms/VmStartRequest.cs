@@ -29,5 +29,8 @@ public sealed record VmStartRequest
 
     public string? CloudInitPath { get; init; }
 
+    /// <summary>The NIC's MAC; the seed's, so its network-config matches the NIC. Null: one is allocated.</summary>
+    public string? MacAddress { get; init; }
+
     public IReadOnlyList<string> VolumePaths { get; init; } = Array.Empty<string>();
 }

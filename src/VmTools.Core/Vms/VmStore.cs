@@ -62,7 +62,7 @@ public sealed class VmStore
                         QmpSocketPath = qmp,
                         Network = request.Network,
                         SshPort = request.Network == VmNetworkMode.User ? NextFreePort(tx) : null,
-                        MacAddress = NextFree(tx, "mac_address", VmNaming.NewMac),
+                        MacAddress = request.MacAddress is { } mac ? Unused(tx, MacAddresses.Require(mac, "VmMacAddressInvalid", "-MacAddress")) : NextFree(tx, "mac_address", MacAddresses.New),
                         TapName = request.Network == VmNetworkMode.Tap ? NextFreeTap(tx, tapPrefix) : null,
                         BridgeName = request.Network == VmNetworkMode.Tap ? request.BridgeName : null,
                         MemoryMB = request.MemoryMB,
@@ -162,6 +162,19 @@ public sealed class VmStore
     {
         using var cmd = _db.Command($"SELECT 1 FROM vms WHERE {column} = $v LIMIT 1", tx, ("$v", value));
         return cmd.ExecuteScalar() is not null;
+    }
+
+    /// <summary>A requested MAC: refused while another record holds it (most often, the same seed used twice).</summary>
+    private string Unused(SqliteTransaction tx, string mac)
+    {
+        using var cmd = _db.Command("SELECT name FROM vms WHERE mac_address = $v LIMIT 1", tx, ("$v", mac));
+        if (cmd.ExecuteScalar() is string holder)
+        {
+            throw new VmToolsException("VmMacAddressInUse", FailureKind.ResourceExists,
+                $"MAC {mac} belongs to VM '{holder}'. A seed names one VM's NIC: make a new seed (New-CloudInitConfig | New-CloudInitIso) or remove '{holder}'.") { Target = mac };
+        }
+
+        return mac;
     }
 
     private string NextFree(SqliteTransaction tx, string column, Func<string> candidate)

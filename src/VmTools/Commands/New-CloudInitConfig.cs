@@ -68,9 +68,10 @@ public sealed class NewCloudInitConfigCommand : VmToolsCmdlet
     [Parameter]
     public string[]? RunCommand { get; set; }
 
+    /// <summary>The MAC the VM's NIC will have (network-config matches it); default: a new one. Start-FlightVm takes it from the seed.</summary>
     [Parameter]
-    [ArgumentCompleter(typeof(InterfaceNamePatternCompleter))]
-    public string? InterfaceNamePattern { get; set; }
+    [ValidateNotNullOrEmpty]
+    public string? MacAddress { get; set; }
 
     /// <summary>Where to write user-data, meta-data, network-config and the payload folder; default $env:CLOUD_INIT_DIR.</summary>
     [Parameter]
@@ -107,7 +108,7 @@ public sealed class NewCloudInitConfigCommand : VmToolsCmdlet
                 Users = users,
                 WriteFiles = (WriteFile ?? Array.Empty<Hashtable>()).Select(ToWriteFile).ToList(),
                 RunCommands = RunCommand ?? Array.Empty<string>(),
-                InterfaceNamePattern = InterfaceNamePattern,
+                MacAddress = MacAddress,
             });
         });
 

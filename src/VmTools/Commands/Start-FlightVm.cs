@@ -33,9 +33,17 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
     [Parameter]
     public string? KernelArgs { get; set; }
 
-    /// <summary>A seed ISO: a path, or any object with a Path property (New-CloudInitIso's output).</summary>
+    /// <summary>
+    /// A seed ISO: a path, or any object with a Path property. New-CloudInitIso's output also carries
+    /// the MAC its network-config names, which the NIC then gets.
+    /// </summary>
     [Parameter]
     public object? CloudInit { get; set; }
+
+    /// <summary>The NIC's MAC, for a seed given by path whose network-config names one (New-CloudInitConfig -MacAddress).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? MacAddress { get; set; }
 
     /// <summary>Extra disks: paths, or objects with a DiskImagePath (or Path) property.</summary>
     [Parameter]
@@ -82,6 +90,7 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             InitrdPath = Initrd is null ? null : ResolvePath(Initrd),
             KernelArgs = KernelArgs,
             CloudInitPath = CloudInit is null ? null : ResolvePath(PathOf(CloudInit, "CloudInit", "Path")),
+            MacAddress = NicMac(),
             VolumePaths = (Volume ?? Array.Empty<object>()).Select(v => ResolvePath(PathOf(v, "Volume", "DiskImagePath", "Path"))).ToArray(),
             MemoryMB = MemoryMB,
             CpuCount = CpuCount,
@@ -124,6 +133,20 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             var ready = TryRunCore(ctx => lifecycle.WaitAsync(r.Vm.Name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation));
             if (ready is not null) WriteObject(ready);
         }
+    }
+
+    /// <summary>-MacAddress, else the seed's own; both given and different would leave the guest without network.</summary>
+    private string? NicMac()
+    {
+        var fromSeed = CloudInit is null ? null : PSObject.AsPSObject(CloudInit).Properties["MacAddress"]?.Value?.ToString() is { Length: > 0 } m ? m : null;
+        if (MacAddress is not null && fromSeed is not null
+            && !string.Equals(MacAddresses.Normalize(MacAddress), MacAddresses.Normalize(fromSeed), StringComparison.Ordinal))
+        {
+            ThrowArgumentError("VmMacAddressMismatch", $"-MacAddress {MacAddress} differs from the seed's {fromSeed}; the seed's network-config would not find the NIC.", MacAddress);
+        }
+
+        if (MacAddress is null && fromSeed is not null) WriteVerbose($"NIC MAC {fromSeed}, from the seed.");
+        return MacAddress ?? fromSeed;
     }
 
     private string PathOf(object value, string parameter, params string[] properties)

@@ -59,6 +59,19 @@ internal static class CloudInitPackage
         return (code, stdout + stderr);
     }
 
+    /// <summary>
+    /// `cloud-init devel net-convert`: the files the given renderer (eni, networkd, netplan, sysconfig)
+    /// would write into a Debian guest for a network-config, relative path → text.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> RenderNetwork(string networkConfigFile, string renderer, string outputDirectory)
+    {
+        var (code, stdout, stderr) = Python(Path.Combine(Root, "usr", "bin", "cloud-init"), "devel", "net-convert", "--network-data", networkConfigFile,
+            "--kind", "yaml", "--output-kind", renderer, "--directory", outputDirectory, "--distro", "debian");
+        Assert.True(code == 0, $"net-convert to {renderer} failed: {stdout}{stderr}");
+        return Directory.EnumerateFiles(outputDirectory, "*", SearchOption.AllDirectories)
+            .ToDictionary(f => Path.GetRelativePath(outputDirectory, f), File.ReadAllText);
+    }
+
     /// <summary>A YAML document as cloud-init's own loader reads it, returned as JSON.</summary>
     public static JsonElement LoadYaml(string file)
     {

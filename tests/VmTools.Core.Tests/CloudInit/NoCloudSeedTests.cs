@@ -19,6 +19,7 @@ public sealed class NoCloudSeedTests : IDisposable
         ConfigDirectory = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path),
         Hostname = "flight-vm-1",
         InstanceId = instanceId,
+        MacAddress = "52:54:00:0a:0b:0c",
         RegistryAddress = "10.0.2.2:5000",
         RegistryInsecure = true,
         Users = new[]
@@ -109,9 +110,12 @@ public sealed class NoCloudSeedTests : IDisposable
         Assert.Equal("vm-42", read.GetProperty("instance_id").GetString());
         Assert.Equal("flight-vm-1", read.GetProperty("hostname").GetString());
         var nic = read.GetProperty("network_config").GetProperty("ethernets").EnumerateObject().Single().Value;
-        Assert.Equal("e*", nic.GetProperty("match").GetProperty("name").GetString());
+        Assert.Equal("52:54:00:0a:0b:0c", nic.GetProperty("match").GetProperty("macaddress").GetString());
         Assert.True(nic.GetProperty("dhcp4").GetBoolean());
-        Assert.Equal("dhcp4", read.GetProperty("interfaces")[0].GetProperty("subnets")[0].GetProperty("type").GetString());
+        var parsed = read.GetProperty("interfaces")[0];
+        Assert.Equal("eth0", parsed.GetProperty("name").GetString());
+        Assert.Equal("52:54:00:0a:0b:0c", parsed.GetProperty("mac_address").GetString());
+        Assert.Equal("dhcp4", parsed.GetProperty("subnets")[0].GetProperty("type").GetString());
         Assert.Equal(File.ReadAllText(Path.Combine(seed, "user-data")), read.GetProperty("user_data").GetString());
         Assert.Contains(Path.Combine(seed, "flightctl-config", "packages", "flightctl-agent-0.9.0-1.x86_64.rpm"), written);
     }
@@ -172,12 +176,40 @@ public sealed class NoCloudSeedTests : IDisposable
     }
 
     [Fact]
-    public void NetworkConfig_MatchesRealInterfaceNames_NotEth0()
+    public void NetworkConfig_NamesTheNicByItsMac_NewPerSeedUnlessGiven()
     {
-        var text = NoCloudSeed.NetworkConfig(CloudInitConfig.Create(new CloudInitInputs()));
-        Assert.DoesNotContain("eth0", text);
-        Assert.Contains("name: \"e*\"", text);
-        Assert.Contains("name: \"en*\"", NoCloudSeed.NetworkConfig(CloudInitConfig.Create(new CloudInitInputs { InterfaceNamePattern = "en*" })));
+        var a = CloudInitConfig.Create(new CloudInitInputs());
+        var b = CloudInitConfig.Create(new CloudInitInputs());
+        Assert.Matches("^52:54:00(:[0-9a-f]{2}){3}$", a.MacAddress);
+        Assert.NotEqual(a.MacAddress, b.MacAddress);
+        Assert.Contains($"macaddress: \"{a.MacAddress}\"", NoCloudSeed.NetworkConfig(a));
+        Assert.Contains("set-name: eth0", NoCloudSeed.NetworkConfig(a));
+        Assert.Equal("52:54:00:ab:cd:ef", CloudInitConfig.Create(new CloudInitInputs { MacAddress = "52-54-00-AB-CD-EF" }).MacAddress);
+        foreach (var bad in new[] { "52:54:00:ab:cd", "01:00:5e:00:00:01", "52:54:00:ab:cd:eg", "52:54-00:ab:cd:ef", "eth0" })
+        {
+            var e = Assert.Throws<VmToolsException>(() => CloudInitConfig.Create(new CloudInitInputs { MacAddress = bad }));
+            Assert.Equal("CloudInitMacAddressInvalid", e.ErrorId);
+        }
+    }
+
+    /// <summary>
+    /// What each of cloud-init's renderers makes of the seed's network-config. The v2 form VmTools wrote
+    /// before (a name glob under a logical id) came out of the ENI renderer, the one Debian guests with
+    /// ifupdown use, as "iface vmtools-nics inet dhcp": DHCP on an interface that does not exist.
+    /// </summary>
+    [Theory]
+    [InlineData("eni", "etc/network/interfaces.d/50-cloud-init", "iface eth0 inet dhcp")]
+    [InlineData("eni", "etc/udev/rules.d/70-persistent-net.rules", "ATTR{address}==\"52:54:00:0a:0b:0c\", NAME=\"eth0\"")]
+    [InlineData("networkd", "etc/systemd/network/10-cloud-init-eth0.network", "MACAddress=52:54:00:0a:0b:0c")]
+    [InlineData("networkd", "etc/systemd/network/10-cloud-init-eth0.network", "DHCP=ipv4")]
+    [InlineData("netplan", "etc/netplan/50-cloud-init.yaml", "macaddress: 52:54:00:0a:0b:0c")]
+    public void NetworkConfig_EveryRendererGivesTheNicDhcp(string renderer, string file, string expected)
+    {
+        var config = _temp.Combine("network-config");
+        File.WriteAllText(config, NoCloudSeed.NetworkConfig(FullConfig()));
+        var written = CloudInitPackage.RenderNetwork(config, renderer, _temp.Combine(renderer));
+        Assert.True(written.ContainsKey(file), $"{renderer} wrote {string.Join(", ", written.Keys)}");
+        Assert.Contains(expected, written[file]);
     }
 
     [Fact]

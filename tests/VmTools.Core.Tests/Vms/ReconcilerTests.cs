@@ -206,7 +206,7 @@ public sealed class ReconcilerTests
         {
             Name = name, Id = id, State = VmState.Running, ImagePath = "/nonexistent/base.qcow2", DiskMode = VmDiskMode.Overlay,
             OverlayPath = Path.Combine(dir, "cow.img"), Directory = dir, ConsoleLogPath = Path.Combine(dir, "console.log"),
-            QmpSocketPath = Path.Combine(dir, "qmp.sock"), Network = VmNetworkMode.None, MacAddress = VmNaming.NewMac(),
+            QmpSocketPath = Path.Combine(dir, "qmp.sock"), Network = VmNetworkMode.None, MacAddress = MacAddresses.New(),
             MemoryMB = 64, CpuCount = 1, CreatedAt = DateTimeOffset.UtcNow,
         };
     }

@@ -141,6 +141,17 @@ public sealed class CloudInitCmdletTests : IDisposable
     }
 
     [Fact]
+    public void MacAddress_IsNormalized_CarriedOnTheImage_AndBadOnesAreRefused()
+    {
+        var iso = _ps.Invoke("New-CloudInitConfig -MacAddress 52-54-00-AA-BB-CC -OutputDirectory seed | New-CloudInitIso -Path m.iso").Single();
+        Assert.Equal("52:54:00:aa:bb:cc", iso.Properties["MacAddress"].Value);
+        Assert.Contains("macaddress: \"52:54:00:aa:bb:cc\"", File.ReadAllText(_temp.Combine("seed", "network-config")));
+        var e = _ps.ExpectError("New-CloudInitConfig -MacAddress 03:00:00:00:00:01");
+        Assert.Equal("CloudInitMacAddressInvalid,VmTools.Commands.NewCloudInitConfigCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+    }
+
+    [Fact]
     public void BadHostname_IsCloudInitHostnameInvalid()
     {
         var e = _ps.ExpectError("New-CloudInitConfig -Hostname 'not a host'");
@@ -159,7 +170,6 @@ public sealed class CloudInitCmdletTests : IDisposable
     {
         string[] Complete(string line) => _ps.Invoke("(TabExpansion2 -inputScript $args[0] -cursorColumn $args[0].Length).CompletionMatches.CompletionText", line).Select(l => l.ToString()!).ToArray();
         Assert.Contains("cidata", Complete("New-CloudInitIso -VolumeLabel "));
-        Assert.Equal(new[] { "'en*'", "'ens*'", "'enp*'" }, Complete("New-CloudInitConfig -InterfaceNamePattern en"));
         Assert.Equal(new[] { "flightctl-agent" }, Complete("New-CloudInitConfig -AgentServiceName fl"));
     }
 

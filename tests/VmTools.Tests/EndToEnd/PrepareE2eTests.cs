@@ -9,7 +9,8 @@ namespace VmTools.Tests.EndToEnd;
 /// The whole flow on real components: a Debian base (systemd + cloud-init, debootstrap) imported into a
 /// podman engine, built into a qcow2 by New-Qcow2Image, published to a local registry, pulled into an empty
 /// state directory by examples/prepare-e2e.ps1, booted under qemu with a seed from New-CloudInitIso carrying a
-/// .deb agent, certificates, a CA and registries.conf. The guest proves the result on its serial console.
+/// .deb agent, certificates, a CA and registries.conf. The guest proves the result on its serial console,
+/// then over SSH (Wait-FlightVm's banner check, Invoke-FlightVmCommand) through the NIC its seed named.
 /// </summary>
 [Trait("Category", "E2E")]
 public sealed class PrepareE2eTests
@@ -71,10 +72,13 @@ public sealed class PrepareE2eTests
 
         using var runner = new CacheSession();
         var configDir = MakeVmConfig(runner.Work.Path, registry.Port);
+        var key = runner.Work.Combine("id_ed25519");
+        Programs.MustRun(RealComponent.RequireProgram("ssh-keygen", "apt-get install openssh-client"), "-q", "-t", "ed25519", "-N", "", "-C", "vmtools-e2e", "-f", key);
         var example = Path.Combine(RepositoryRoot(), "examples", "prepare-e2e.ps1");
         var vms = Stage("examples/prepare-e2e.ps1: pull into empty state, seed, start, wait for the agent", () => runner.Ps.Invoke(
-            "& $args[0] -Repository $args[1] -ConfigDirectory $args[2] -OutputDirectory $args[3] -RunCommand $args[4] -ReadyPattern 'VMTOOLS-CHECKS-DONE|VMTOOLS-SETUP: FAILED' -Timeout 1200 -Verbose",
-            example, repo, configDir, runner.Work.Combine("cloud-init-data"), GuestChecks));
+            "& $args[0] -Repository $args[1] -ConfigDirectory $args[2] -OutputDirectory $args[3] -RunCommand $args[4] -SshAuthorizedKey $args[5] -UserName ci " +
+            "-ReadyPattern 'VMTOOLS-CHECKS-DONE|VMTOOLS-SETUP: FAILED' -Timeout 1200 -Verbose",
+            example, repo, configDir, runner.Work.Combine("cloud-init-data"), GuestChecks, File.ReadAllText(key + ".pub").Trim()));
         var vm = Assert.Single(vms);
         var name = (string)vm.Properties["Name"].Value;
         try
@@ -91,6 +95,21 @@ public sealed class PrepareE2eTests
             Assert.Contains("VMTOOLS-CHECK certs 600:/etc/flightctl/certs/client-enrollment.crt 600:/etc/flightctl/certs/client-enrollment.key", console);
             Assert.Matches(@"VMTOOLS-CHECK ca /etc/flightctl/certs/client-enrollment\.crt: OK", console);
             Assert.Contains($"VMTOOLS-CHECK registry location = \"10.0.2.2:{registry.Port}\"", console);
+
+            // Over the network: the seed's network-config named the NIC by the MAC Start-FlightVm gave it,
+            // the guest's ENI renderer brought it up with DHCP, and sshd answers on the forwarded port.
+            Stage("Wait-FlightVm (SSH banner)", () => runner.Ps.Invoke("Wait-FlightVm -Name $args[0] -Timeout 120", name));
+            var ssh = Stage("Invoke-FlightVmCommand over SSH", () => runner.Ps.Invoke(
+                "Invoke-FlightVmCommand -Name $args[0] -User ci -KeyPath $args[1] -Command 'hostname; id -un; cat /sys/class/net/eth0/address; ip -4 -o addr show dev eth0'",
+                name, key).Single());
+            var output = (string)ssh.Properties["Output"].Value;
+            _stages.Add("    ssh: " + output.Replace('\n', '|'));
+            Assert.True(0.Equals(ssh.Properties["ExitCode"].Value), "ssh: " + ssh.Properties["ErrorOutput"].Value);
+            Assert.Equal(new[] { "e2e-vm-1", "ci" }, output.Split('\n').Take(2));
+            Assert.Contains((string)vm.Properties["MacAddress"].Value, output);
+            Assert.Contains("inet 10.0.2.15/", output);
+            var failing = runner.Ps.Invoke("Invoke-FlightVmCommand -Name $args[0] -User ci -KeyPath $args[1] -Command 'exit 7'", name, key).Single();
+            Assert.Equal(7, failing.Properties["ExitCode"].Value);
         }
         finally
         {

@@ -66,6 +66,36 @@ public sealed class FlightVmCmdletTests
         Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
     }
 
+    /// <summary>The seed's network-config names the NIC by MAC, so the NIC must get exactly that MAC.</summary>
+    [Fact]
+    public void Start_GivesTheNicTheSeedsMac_AndOneSeedNamesOneVm()
+    {
+        using var s = new VmSession();
+        var seed = s.Ps.Invoke("param($dir) New-CloudInitConfig -Hostname macvm | New-CloudInitIso -Path ([IO.Path]::Combine($dir, 'seed.iso'))", s.Home).Single();
+        var mac = (string)seed.Properties["MacAddress"].Value;
+        Assert.Matches("^52:54:00(:[0-9a-f]{2}){3}$", mac);
+
+        var vm = s.Ps.Invoke("param($p, $seed) Start-FlightVm @p -CloudInit $seed", s.GuestParameters("macvm"), seed).Single();
+        Assert.Equal(mac, vm.Properties["MacAddress"].Value);
+        var pid = (int)s.Ps.Invoke("(Get-VmHandles macvm).Pid").Single().BaseObject;
+        Assert.Contains("mac=" + mac, File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' '));
+
+        Assert.Equal("VmMacAddressInUse,VmTools.Commands.StartFlightVmCommand", s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit $seed", s.GuestParameters("again"), seed));
+        Assert.Equal("VmMacAddressWithCount,VmTools.Commands.StartFlightVmCommand",
+            s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit $seed -Count 2", s.GuestParameters("pair"), seed));
+        Assert.Equal("VmMacAddressMismatch,VmTools.Commands.StartFlightVmCommand",
+            s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit $seed -MacAddress 52:54:00:00:00:01", s.GuestParameters("other"), seed));
+        Assert.Equal("VmMacAddressInvalid,VmTools.Commands.StartFlightVmCommand",
+            s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit $seed.Path -MacAddress 01:00:5e:00:00:01", s.GuestParameters("multicast"), seed));
+        Assert.Equal(new[] { "macvm" }, s.Ps.Invoke("Get-FlightVm").Select(v => v.Properties["Name"].Value.ToString()).ToArray());
+
+        // By path, the seed's MAC is given explicitly; a path alone gets an allocated MAC.
+        s.Ps.Invoke("Remove-FlightVm macvm -Force");
+        var byPath = s.Ps.Invoke("param($p, $seed) Start-FlightVm @p -CloudInit $seed.Path -MacAddress $seed.MacAddress.ToUpperInvariant()", s.GuestParameters("bypath"), seed).Single();
+        Assert.Equal(mac, byPath.Properties["MacAddress"].Value);
+        s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+    }
+
     [Fact]
     public void BadInput_FailsWithSpecificErrorIds_AndWritesNothing()
     {
