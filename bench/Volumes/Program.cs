@@ -1,11 +1,13 @@
-// Send/receive of a 1 GiB dataset: VmTools' VolumeTransfer (zfs send piped through .NET into zfs
-// receive, with hold, progress and cancellation) against the shell pipeline users would write,
-// `zfs send SNAP | zfs receive -F DST`. Both on the same zfs-fuse pool, alternating, best of N.
+// Send/receive of a 1 GiB dataset: VmTools' VolumeTransfer (zfs send spliced into zfs receive, with
+// hold, progress and cancellation) against the shell pipeline users would write,
+// `zfs send SNAP | zfs receive -F DST`; then the same snapshot sent to a file against `zfs send > FILE`.
+// Both on the same zfs-fuse pool, alternating, best of N.
 // Run as root with zfs-fuse running: dotnet run -c Release --project bench/Volumes [-- SIZE_MIB ROUNDS]
 using System.Diagnostics;
 using VmTools.Core.Host;
 using VmTools.Core.State;
 using VmTools.Core.Volumes;
+using VmTools.Bench;
 
 var sizeMiB = args.Length > 0 ? int.Parse(args[0]) : 1024;
 var rounds = args.Length > 1 ? int.Parse(args[1]) : 3;
@@ -15,7 +17,10 @@ Directory.CreateDirectory(root);
 try
 {
     using var db = StateDb.Open(Path.Combine(root, "state.db"));
-    var store = await VolumeStore.OpenAsync(db, ProcessRunner.Instance);
+    // VMTOOLS_BENCH_TRACE=1 prints each zfs command of VmTools' transfers with its start and duration.
+    var trace = Environment.GetEnvironmentVariable("VMTOOLS_BENCH_TRACE") == "1";
+    var runner = new TimedRunner(ProcessRunner.Instance);
+    var store = await VolumeStore.OpenAsync(db, runner);
     await store.InitializePoolAsync(new VolumePool
     {
         Name = VolumePool.DefaultName, PoolName = poolName, VdevPath = Path.Combine(root, "bench.vdev"),
@@ -43,9 +48,11 @@ try
     async Task<double> Ours()
     {
         var target = await store.CreateVolumeAsync(new VolumeRequest());
+        runner.Mark();
         var sw = Stopwatch.StartNew();
         await transfer.TransferAsync(snap.Id, target.Id);
         var t = sw.Elapsed.TotalSeconds;
+        if (trace) Console.WriteLine("VmTools transfer, command by command:\n" + string.Join('\n', runner.Log));
         await store.RemoveAsync(target.Id, recurse: true);
         return t;
     }
@@ -63,8 +70,42 @@ try
     }
 
     double Mbps(double s) => sizeMiB / s;
+    static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
     Console.WriteLine($"{sizeMiB} MiB best of {rounds}: VmTools {Mbps(ours.Min()):0.0} MiB/s, shell pipeline {Mbps(shell.Min()):0.0} MiB/s, " +
-                      $"ratio (VmTools throughput / shell) {shell.Min() / ours.Min():0.00}x");
+                      $"ratio (VmTools throughput / shell) {shell.Min() / ours.Min():0.00}x; medians {Median(ours):0.00} s / {Median(shell):0.00} s, ratio {Median(shell) / Median(ours):0.00}x");
+
+    // The same snapshot sent to a stream file (Send-VmVolumeSnapshot -Path) against `zfs send SNAP > FILE`.
+    var ourFile = new List<double>();
+    var shellFile = new List<double>();
+    var streamFile = Path.Combine(root, "stream.zfs");
+    for (var round = 0; round < rounds; round++)
+    {
+        if (round % 2 == 0) { ourFile.Add(await OursToFile()); shellFile.Add(await ShellToFile()); }
+        else { shellFile.Add(await ShellToFile()); ourFile.Add(await OursToFile()); }
+        Console.WriteLine($"file round {round + 1}: VmTools {ourFile[^1]:0.00} s, zfs send > file {shellFile[^1]:0.00} s");
+    }
+
+    async Task<double> OursToFile()
+    {
+        File.Delete(streamFile);
+        var sw = Stopwatch.StartNew();
+        await transfer.SendToFileAsync(snap.Id, null, streamFile, overwrite: false);
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    async Task<double> ShellToFile()
+    {
+        File.Delete(streamFile);
+        var sw = Stopwatch.StartNew();
+        // fsync as SendToFileAsync does, so both pay for reaching the disk.
+        var p = Process.Start(new ProcessStartInfo("sh", new[] { "-c", $"zfs send {snap.Dataset} > {streamFile} && sync {streamFile}" }))!;
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException("zfs send > file failed");
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    Console.WriteLine($"{sizeMiB} MiB to a file, best of {rounds}: VmTools {Mbps(ourFile.Min()):0.0} MiB/s, zfs send > file {Mbps(shellFile.Min()):0.0} MiB/s, " +
+                      $"ratio {shellFile.Min() / ourFile.Min():0.00}x; medians ratio {Median(shellFile) / Median(ourFile):0.00}x");
 }
 finally
 {

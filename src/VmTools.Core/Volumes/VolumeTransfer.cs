@@ -22,7 +22,7 @@ public sealed class VolumeTransfer
     public async Task<VolumeSendResult> SendAsync(string snapshotId, IReadOnlyList<VolumeHave>? haves, Stream destination,
         IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var plan = await PlanAsync(snapshotId, haves ?? Array.Empty<VolumeHave>(), cancellationToken).ConfigureAwait(false);
+        var plan = await PlanAsync(snapshotId, Task.FromResult(haves ?? Array.Empty<VolumeHave>()), cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         long bytes = 0;
         await WithHoldAsync(plan, async () =>
@@ -76,8 +76,10 @@ public sealed class VolumeTransfer
     {
         var target = RequireWritableTarget(targetVolumeId);
         var targetProvider = _store.Provider(target.Pool);
-        var haves = await _store.ListHavesAsync(target.Id, cancellationToken).ConfigureAwait(false);
-        var plan = await PlanAsync(snapshotId, haves, cancellationToken).ConfigureAwait(false);
+        // The receiver's snapshots and the sender's are listed at once: each is a zfs call (tens of ms on zfs-fuse).
+        var listingHaves = _store.ListHavesAsync(target.Id, cancellationToken);
+        var plan = await PlanAsync(snapshotId, listingHaves, cancellationToken).ConfigureAwait(false);
+        var haves = await listingHaves.ConfigureAwait(false);
         if (plan.From is null && haves.Count > 0) throw FullIntoSnapshots(target, haves);
 
         var clock = Stopwatch.StartNew();
@@ -209,7 +211,7 @@ public sealed class VolumeTransfer
         return await _store.RecordSnapshotAsync(provider, target, received.Name, VolumeStore.NewId(), cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<TransferPlan> PlanAsync(string snapshotId, IReadOnlyList<VolumeHave> haves, CancellationToken cancellationToken)
+    private async Task<TransferPlan> PlanAsync(string snapshotId, Task<IReadOnlyList<VolumeHave>> receiverHaves, CancellationToken cancellationToken)
     {
         var snapshot = _store.RequireAvailable(_store.GetVolume(snapshotId));
         if (!snapshot.IsSnapshot)
@@ -220,6 +222,7 @@ public sealed class VolumeTransfer
 
         var provider = _store.Provider(snapshot.Pool);
         var local = await provider.ListSnapshotsAsync(snapshot.FilesystemDataset, cancellationToken).ConfigureAwait(false);
+        var haves = await receiverHaves.ConfigureAwait(false);
         var self = local.FirstOrDefault(s => s.Name == snapshot.Dataset)
             ?? throw new VmToolsException("VolumeMissing", FailureKind.ResourceUnavailable, $"Snapshot '{snapshot.Dataset}' is gone.") { Target = snapshot.Id };
         if (haves.Any(h => h.Guid == self.Guid))
@@ -256,12 +259,26 @@ public sealed class VolumeTransfer
             + "and zfs refuses a full stream into a volume with snapshots. Receive into a new volume instead.") { Target = target.Id };
 
     /// <summary>
-    /// Copies with a 1 MiB buffer, reporting the running total. With <paramref name="swallowWriteErrors"/>
-    /// a closed destination (the receiving process died) ends the copy quietly: that process's exit
-    /// code and stderr are the real error, and they are reported by its runner.
+    /// Copies pipe to pipe with splice(2) (zfs send straight into zfs receive), anything else with a
+    /// 1 MiB buffer, reporting the running total. With <paramref name="swallowWriteErrors"/> a closed
+    /// destination (the receiving process died) ends the copy quietly: that process's exit code and
+    /// stderr are the real error, and they are reported by its runner.
     /// </summary>
     private static async Task<long> CopyAsync(Stream source, Stream destination, Action<long> report, CancellationToken cancellationToken, bool swallowWriteErrors = false)
     {
+        if (PipeSplice.CanSplice(source, destination))
+        {
+            long moved = 0;
+            try
+            {
+                return await PipeSplice.CopyAsync(source, destination, n => report(moved = n), cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e) when (swallowWriteErrors && e.HResult == PipeSplice.BrokenPipe)
+            {
+                return moved;
+            }
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         long total = 0;
         try
