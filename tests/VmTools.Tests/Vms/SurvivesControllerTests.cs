@@ -14,22 +14,17 @@ public sealed class SurvivesControllerTests
     public async Task VmStartedByAnotherProcess_SurvivesKill9OfThatProcess_AndANewSessionSeesReconcilesAndStopsIt()
     {
         using var s = new VmSession();
-        var host = ScriptHostPath();
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(host);
-        psi.ArgumentList.Add("""
+        using var controller = ScriptHostProcess.Start("""
             param($module, $base, $kernel, $initrd, $kargs)
             Import-Module $module -ErrorAction Stop
             $vm = Start-FlightVm -ImagePath $base -Name orphaned -Kernel $kernel -Initrd $initrd -KernelArgs $kargs -MemoryMB 96 -ErrorAction Stop
             [Console]::Out.WriteLine("STARTED $($vm.Name) $([Environment]::ProcessId)")
             [Console]::Out.Flush()
             [Threading.Thread]::Sleep(-1)
-            """);
-        foreach (var a in new[] { PowerShellHost.ModuleManifest, s.BaseImage, FlightVmGuest.Kernel, FlightVmGuest.Initrd, FlightVmGuest.KernelArgs }) psi.ArgumentList.Add(a);
-        psi.Environment["VMTOOLS_HOME"] = s.Home;
-        using var controller = Process.Start(psi)!;
+            """, new Dictionary<string, string?> { ["VMTOOLS_HOME"] = s.Home },
+            PowerShellHost.ModuleManifest, s.BaseImage, FlightVmGuest.Kernel, FlightVmGuest.Initrd, FlightVmGuest.KernelArgs);
         var stderr = controller.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var line = await ReadLineWithin(controller, TimeSpan.FromSeconds(120));
+        var line = await ScriptHostProcess.ReadLineWithin(controller, TimeSpan.FromSeconds(120));
         Assert.True(line is not null && line.StartsWith("STARTED orphaned", StringComparison.Ordinal), $"controller said '{line}', stderr: {(controller.HasExited ? await stderr : "(running)")}");
 
         // kill -9 the controller: no chance to clean up anything.
@@ -55,36 +50,5 @@ public sealed class SurvivesControllerTests
         Assert.Equal("Stopped", stopped.Properties["State"].Value.ToString());
         Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains(s.Home, StringComparison.Ordinal));
         Assert.False((bool)s.Ps.Invoke("Get-VmHandles orphaned").Single().Properties["Alive"].Value);
-    }
-
-    private static async Task<string?> ReadLineWithin(Process p, TimeSpan timeout)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cts.CancelAfter(timeout);
-        try
-        {
-            return await p.StandardOutput.ReadLineAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The ScriptHost built beside this test assembly's configuration (a pwsh stand-in).</summary>
-    private static string ScriptHostPath()
-    {
-        var testBin = AppContext.BaseDirectory.TrimEnd('/'); // .../tests/VmTools.Tests/bin/<Config>/<tfm>
-        var tfm = Path.GetFileName(testBin);
-        var config = Path.GetFileName(Path.GetDirectoryName(testBin)!);
-        var repo = Path.GetDirectoryName(Path.GetDirectoryName(PowerShellHost.ModuleManifest)!)!;
-        repo = Path.GetDirectoryName(repo)!;
-        // Built through a ProjectReference; outside the solution it gets the default configuration, so take the newest build.
-        var dll = Directory.EnumerateFiles(Path.Combine(repo, "tests", "VmTools.ScriptHost", "bin"), "VmTools.ScriptHost.dll", SearchOption.AllDirectories)
-            .Where(f => Path.GetFileName(Path.GetDirectoryName(f)) == tfm)
-            .OrderByDescending(f => (Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(f))) == config, File.GetLastWriteTimeUtc(f)))
-            .FirstOrDefault();
-        Assert.True(dll is not null, "VmTools.ScriptHost is not built: the test project builds it through a ProjectReference.");
-        return dll;
     }
 }
