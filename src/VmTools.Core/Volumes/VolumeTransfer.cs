@@ -74,6 +74,19 @@ public sealed class VolumeTransfer
     /// </summary>
     public async Task<Volume> TransferAsync(string snapshotId, string targetVolumeId, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        try
+        {
+            return await TransferOnceAsync(snapshotId, targetVolumeId, progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (VmToolsException e) when (e.ErrorId == ZfsProvider.TransientReceiveErrorId)
+        {
+            // zfs receive rolled back; the send is simply run again.
+            return await TransferOnceAsync(snapshotId, targetVolumeId, progress, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Volume> TransferOnceAsync(string snapshotId, string targetVolumeId, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    {
         var target = RequireWritableTarget(targetVolumeId);
         var targetProvider = _store.Provider(target.Pool);
         // The receiver's snapshots and the sender's are listed at once: each is a zfs call (tens of ms on zfs-fuse).
@@ -173,7 +186,8 @@ public sealed class VolumeTransfer
         }
 
         var clock = Stopwatch.StartNew();
-        await provider.ReceiveAsync(target.Dataset, async (stdin, ct) =>
+        var afterHeader = source.CanSeek ? source.Position : -1;
+        Task Receive() => provider.ReceiveAsync(target.Dataset, async (stdin, ct) =>
         {
             try
             {
@@ -186,7 +200,19 @@ public sealed class VolumeTransfer
 
             await CopyAsync(source, stdin, n => progress?.Report(new TransferProgress("Receiving volume snapshot", target.Dataset, got + n, null, clock.Elapsed)), ct,
                 swallowWriteErrors: true).ConfigureAwait(false);
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
+        try
+        {
+            await Receive().ConfigureAwait(false);
+        }
+        catch (VmToolsException e) when (e.ErrorId == ZfsProvider.TransientReceiveErrorId && afterHeader >= 0)
+        {
+            // A file can be read again (a pipe cannot): zfs receive rolled back, so the stream is offered once more.
+            source.Position = afterHeader;
+            await Receive().ConfigureAwait(false);
+        }
+
         return await RecordReceivedAsync(target, provider, header.ToGuid, cancellationToken).ConfigureAwait(false);
     }
 

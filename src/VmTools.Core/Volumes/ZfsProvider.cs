@@ -16,6 +16,9 @@ public sealed class ZfsProvider : IVolumeProvider
     /// <summary>flynn's fallback when the size of the filesystem holding the vdev cannot be read (decimal 100 GB).</summary>
     public const long SizeWhenFilesystemUnknown = 100_000_000_000;
 
+    /// <summary>A receive that failed with an I/O error and nothing else: worth one more try with the same stream.</summary>
+    public const string TransientReceiveErrorId = "VolumeReceiveIoError";
+
     /// <summary>zpool refuses vdevs smaller than 64 MiB.</summary>
     public const long MinimumVdevSize = 64L << 20;
 
@@ -215,6 +218,8 @@ public sealed class ZfsProvider : IVolumeProvider
                 || err.Contains("does not exist", StringComparison.Ordinal) => ("VolumeReceiveMissingBase", FailureKind.InvalidOperation),
             _ when err.Contains("invalid stream", StringComparison.Ordinal) || err.Contains("checksum mismatch", StringComparison.Ordinal)
                 || err.Contains("incomplete stream", StringComparison.Ordinal) => ("VolumeStreamInvalid", FailureKind.InvalidData),
+            // zfs-fuse answers this now and then even on an unmounted target; the same stream again succeeds.
+            _ when err.Contains("I/O error", StringComparison.Ordinal) => (TransientReceiveErrorId, FailureKind.InvalidOperation),
             _ => ("VolumeReceiveFailed", FailureKind.InvalidOperation),
         };
         throw new VmToolsException(id, kind, $"zfs receive into '{filesystem}' rejected the stream: {err}") { Target = filesystem };

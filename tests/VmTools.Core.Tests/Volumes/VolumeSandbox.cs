@@ -43,9 +43,9 @@ internal sealed class VolumeSandbox : IDisposable
         => VolumeStore.OpenAsync(db, ProcessRunner.Instance, _ => throw new Xunit.Sdk.XunitException("the default-pool factory ran after a restore"),
             cancellationToken: TestContext.Current.CancellationToken);
 
-    public async Task<VolumeStore> NewStoreWithPoolAsync(StateDb db, VolumePool? pool = null)
+    public async Task<VolumeStore> NewStoreWithPoolAsync(StateDb db, VolumePool? pool = null, ICommandRunner? runner = null)
     {
-        var store = await VolumeStore.OpenAsync(db, ProcessRunner.Instance, cancellationToken: TestContext.Current.CancellationToken);
+        var store = await VolumeStore.OpenAsync(db, runner ?? ProcessRunner.Instance, cancellationToken: TestContext.Current.CancellationToken);
         await store.InitializePoolAsync(pool ?? NewPool(), TestContext.Current.CancellationToken);
         return store;
     }
