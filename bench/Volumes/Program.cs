@@ -88,9 +88,12 @@ try
     async Task<double> OursToFile()
     {
         File.Delete(streamFile);
+        runner.Mark();
         var sw = Stopwatch.StartNew();
         await transfer.SendToFileAsync(snap.Id, null, streamFile, overwrite: false);
-        return sw.Elapsed.TotalSeconds;
+        var t = sw.Elapsed.TotalSeconds;
+        if (trace) Console.WriteLine($"VmTools send to a file ({t:0.00} s), command by command:\n" + string.Join('\n', runner.Log));
+        return t;
     }
 
     async Task<double> ShellToFile()
