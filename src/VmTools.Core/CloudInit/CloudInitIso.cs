@@ -8,6 +8,6 @@ public sealed record CloudInitIso(string Path, long Size, string VolumeLabel, IR
 {
     public int FileCount => Files.Count;
 
-    /// <summary>The MAC the seed's network-config names; null for an image of a directory someone prepared.</summary>
+    /// <summary>The MAC the seed's network-config names; null when it names none, or more than one.</summary>
     public string? MacAddress { get; init; }
 }

@@ -9,7 +9,7 @@ namespace VmTools.Core.CloudInit;
 /// <c>meta-data</c>, <c>network-config</c> (v2) and the payload folder, either as a directory
 /// (the layout prepare_cloud_init_config.sh produced) or straight onto an image.
 /// </summary>
-public static class NoCloudSeed
+public static partial class NoCloudSeed
 {
     /// <summary>The payload folder's name on the seed, as in the reference layout.</summary>
     public const string PayloadDirectory = "flightctl-config";
@@ -86,6 +86,22 @@ public static class NoCloudSeed
     public static string NetworkConfig(CloudInitConfig config)
         => "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: " + YamlText.Quote(config.MacAddress)
            + "\n    set-name: eth0\n    dhcp4: true\n    dhcp6: false\n";
+
+    /// <summary>
+    /// The MAC a network-config names, when it names exactly one (a seed directory written by
+    /// New-CloudInitConfig, or by hand in the same form); null otherwise.
+    /// </summary>
+    public static string? MacAddressIn(string networkConfig)
+    {
+        var found = MacAddressLine().Matches(networkConfig)
+            .Select(m => Vms.MacAddresses.Normalize(m.Groups[1].Value))
+            .Distinct()
+            .ToList();
+        return found is [{ } only] ? only : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*macaddress:\s*[""']?([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})[""']?\s*$", System.Text.RegularExpressions.RegexOptions.Multiline)]
+    private static partial System.Text.RegularExpressions.Regex MacAddressLine();
 
     /// <summary>The seed as image content; payload files are streamed from their sources when the image is written.</summary>
     public static IsoContent ToIsoContent(CloudInitConfig config)

@@ -13,8 +13,11 @@ public static class SeedImage
         return iso with { MacAddress = config.MacAddress };
     }
 
-    /// <summary>Images a seed directory as it is; NoCloud needs user-data and meta-data at its top.</summary>
-    public static Task<CloudInitIso> WriteAsync(string sourceDirectory, string path, IsoImageOptions options, bool overwrite,
+    /// <summary>
+    /// Images a seed directory as it is; NoCloud needs user-data and meta-data at its top. The MAC
+    /// its network-config names (if exactly one) is carried on the result for Start-FlightVm.
+    /// </summary>
+    public static async Task<CloudInitIso> WriteAsync(string sourceDirectory, string path, IsoImageOptions options, bool overwrite,
         IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         if (!Directory.Exists(sourceDirectory))
@@ -39,7 +42,10 @@ public static class SeedImage
         }
 
         GuardExisting(path, overwrite);
-        return IsoImageWriter.WriteAsync(new IsoContent().AddTree(sourceDirectory), path, options, progress, cancellationToken);
+        var networkConfig = Path.Combine(sourceDirectory, "network-config");
+        var mac = File.Exists(networkConfig) ? NoCloudSeed.MacAddressIn(File.ReadAllText(networkConfig)) : null;
+        var iso = await IsoImageWriter.WriteAsync(new IsoContent().AddTree(sourceDirectory), path, options, progress, cancellationToken).ConfigureAwait(false);
+        return iso with { MacAddress = mac };
     }
 
     private static void GuardExisting(string path, bool overwrite)

@@ -192,6 +192,15 @@ public sealed class NoCloudSeedTests : IDisposable
         }
     }
 
+    [Fact]
+    public void MacAddressIn_ReadsTheOneMacANetworkConfigNames()
+    {
+        Assert.Equal("52:54:00:0a:0b:0c", NoCloudSeed.MacAddressIn(NoCloudSeed.NetworkConfig(FullConfig())));
+        Assert.Equal("52:54:00:aa:bb:cc", NoCloudSeed.MacAddressIn("version: 2\nethernets:\n  nic:\n    match:\n      macaddress: 52:54:00:AA:BB:CC\n    dhcp4: true\n"));
+        Assert.Null(NoCloudSeed.MacAddressIn("version: 2\nethernets:\n  eth0:\n    dhcp4: true\n")); // the reference seed's form
+        Assert.Null(NoCloudSeed.MacAddressIn("ethernets:\n  a:\n    match:\n      macaddress: 52:54:00:00:00:01\n  b:\n    match:\n      macaddress: 52:54:00:00:00:02\n"));
+    }
+
     /// <summary>
     /// What each of cloud-init's renderers makes of the seed's network-config. The v2 form VmTools wrote
     /// before (a name glob under a logical id) came out of the ENI renderer, the one Debian guests with

@@ -146,6 +146,9 @@ public sealed class CloudInitCmdletTests : IDisposable
         var iso = _ps.Invoke("New-CloudInitConfig -MacAddress 52-54-00-AA-BB-CC -OutputDirectory seed | New-CloudInitIso -Path m.iso").Single();
         Assert.Equal("52:54:00:aa:bb:cc", iso.Properties["MacAddress"].Value);
         Assert.Contains("macaddress: \"52:54:00:aa:bb:cc\"", File.ReadAllText(_temp.Combine("seed", "network-config")));
+        // An image of the seed directory (the reference flow: CLOUD_INIT_DIR, then an ISO) carries the same MAC.
+        var fromDirectory = _ps.Invoke("New-CloudInitIso -SourceDirectory seed -Path d.iso").Single();
+        Assert.Equal("52:54:00:aa:bb:cc", fromDirectory.Properties["MacAddress"].Value);
         var e = _ps.ExpectError("New-CloudInitConfig -MacAddress 03:00:00:00:00:01");
         Assert.Equal("CloudInitMacAddressInvalid,VmTools.Commands.NewCloudInitConfigCommand", e.FullyQualifiedErrorId);
         Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
