@@ -48,6 +48,13 @@ public static class SeedImage
         return iso with { MacAddress = mac };
     }
 
+    /// <summary>
+    /// The MAC a seed image's network-config names (exactly one), read from the image itself: for a
+    /// seed given only by path. Null for an image without one, or a file that is not ISO 9660.
+    /// </summary>
+    public static string? MacAddressOf(string imagePath)
+        => IsoRootFileReader.Read(imagePath, "network-config") is { } bytes ? NoCloudSeed.MacAddressIn(System.Text.Encoding.UTF8.GetString(bytes)) : null;
+
     private static void GuardExisting(string path, bool overwrite)
     {
         if (!overwrite && File.Exists(path))

@@ -40,7 +40,7 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
     [Parameter]
     public object? CloudInit { get; set; }
 
-    /// <summary>The NIC's MAC, for a seed given by path whose network-config names one (New-CloudInitConfig -MacAddress).</summary>
+    /// <summary>The NIC's MAC, for a seed whose MAC cannot be read from the image; must match the seed's when both are known.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? MacAddress { get; set; }
@@ -90,7 +90,6 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             InitrdPath = Initrd is null ? null : ResolvePath(Initrd),
             KernelArgs = KernelArgs,
             CloudInitPath = CloudInit is null ? null : ResolvePath(PathOf(CloudInit, "CloudInit", "Path")),
-            MacAddress = NicMac(),
             VolumePaths = (Volume ?? Array.Empty<object>()).Select(v => ResolvePath(PathOf(v, "Volume", "DiskImagePath", "Path"))).ToArray(),
             MemoryMB = MemoryMB,
             CpuCount = CpuCount,
@@ -98,6 +97,7 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             BridgeName = Bridge,
             DiskMode = DiskMode,
         };
+        request = request with { MacAddress = NicMac(request.CloudInitPath) };
         if (ReadyPattern is not null && !Wait) ThrowArgumentError("VmReadyPatternWithoutWait", "-ReadyPattern is used with -Wait.", ReadyPattern);
         if (Wait && ReadyPattern is null && Network != VmNetworkMode.User) ThrowArgumentError("VmReadinessUndefined", "-Wait without -ReadyPattern waits for SSH on the forwarded port, which only -Network User has.", Network);
 
@@ -135,10 +135,19 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
         }
     }
 
-    /// <summary>-MacAddress, else the seed's own; both given and different would leave the guest without network.</summary>
-    private string? NicMac()
+    /// <summary>
+    /// -MacAddress, else the seed's own: from New-CloudInitIso's output, or read from the image when
+    /// only its path is given. Both known and different would leave the guest without network.
+    /// </summary>
+    private string? NicMac(string? seedPath)
     {
         var fromSeed = CloudInit is null ? null : PSObject.AsPSObject(CloudInit).Properties["MacAddress"]?.Value?.ToString() is { Length: > 0 } m ? m : null;
+        if (fromSeed is null && seedPath is not null && File.Exists(seedPath)) fromSeed = Core.CloudInit.SeedImage.MacAddressOf(seedPath);
+        if (MacAddress is not null && MacAddresses.Normalize(MacAddress) is null)
+        {
+            ThrowArgumentError("VmMacAddressInvalid", $"-MacAddress '{MacAddress}' is not a unicast MAC address like 52:54:00:12:34:56.", MacAddress);
+        }
+
         if (MacAddress is not null && fromSeed is not null
             && !string.Equals(MacAddresses.Normalize(MacAddress), MacAddresses.Normalize(fromSeed), StringComparison.Ordinal))
         {

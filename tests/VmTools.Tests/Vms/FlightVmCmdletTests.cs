@@ -89,10 +89,15 @@ public sealed class FlightVmCmdletTests
             s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit $seed.Path -MacAddress 01:00:5e:00:00:01", s.GuestParameters("multicast"), seed));
         Assert.Equal(new[] { "macvm" }, s.Ps.Invoke("Get-FlightVm").Select(v => v.Properties["Name"].Value.ToString()).ToArray());
 
-        // By path, the seed's MAC is given explicitly; a path alone gets an allocated MAC.
+        // By path (a string, as CI steps pass it on), the MAC is read from the image itself, or given.
         s.Ps.Invoke("Remove-FlightVm macvm -Force");
-        var byPath = s.Ps.Invoke("param($p, $seed) Start-FlightVm @p -CloudInit $seed.Path -MacAddress $seed.MacAddress.ToUpperInvariant()", s.GuestParameters("bypath"), seed).Single();
+        var byPath = s.Ps.Invoke("param($p, $seed) Start-FlightVm @p -CloudInit ([string]$seed.Path)", s.GuestParameters("bypath"), seed).Single();
         Assert.Equal(mac, byPath.Properties["MacAddress"].Value);
+        s.Ps.Invoke("Remove-FlightVm bypath -Force");
+        var given = s.Ps.Invoke("param($p, $seed) Start-FlightVm @p -CloudInit ([string]$seed.Path) -MacAddress $seed.MacAddress.ToUpperInvariant()", s.GuestParameters("given"), seed).Single();
+        Assert.Equal(mac, given.Properties["MacAddress"].Value);
+        Assert.Equal("VmMacAddressMismatch,VmTools.Commands.StartFlightVmCommand",
+            s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit ([string]$seed.Path) -MacAddress 52:54:00:00:00:02", s.GuestParameters("wrong"), seed));
         s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
     }
 
