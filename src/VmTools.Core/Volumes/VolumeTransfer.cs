@@ -80,7 +80,7 @@ public sealed class VolumeTransfer
         }
         catch (VmToolsException e) when (e.ErrorId == ZfsProvider.TransientReceiveErrorId)
         {
-            // zfs receive rolled back; the send is simply run again.
+            // zfs receive rolled back (had the snapshot landed, the first try would have recorded it); the send runs again.
             return await TransferOnceAsync(snapshotId, targetVolumeId, progress, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -152,7 +152,11 @@ public sealed class VolumeTransfer
         catch
         {
             cancellationToken.ThrowIfCancellationRequested();
-            throw first is VmToolsException ? first : first ?? new VmToolsException("VolumeTransferFailed", FailureKind.InvalidOperation, "The transfer failed.");
+            var error = first is VmToolsException ? first : first ?? new VmToolsException("VolumeTransferFailed", FailureKind.InvalidOperation, "The transfer failed.");
+            if (!(error is VmToolsException { ErrorId: ZfsProvider.TransientReceiveErrorId } && await ArrivedAsync(targetProvider, target, plan.Self.Guid, cancellationToken).ConfigureAwait(false)))
+            {
+                throw error;
+            }
         }
 
         progress?.Report(new TransferProgress("Transferring volume snapshot", plan.Snapshot.Dataset, 1, 1, clock.Elapsed));
@@ -206,15 +210,26 @@ public sealed class VolumeTransfer
         {
             await Receive().ConfigureAwait(false);
         }
-        catch (VmToolsException e) when (e.ErrorId == ZfsProvider.TransientReceiveErrorId && afterHeader >= 0)
+        catch (VmToolsException e) when (e.ErrorId == ZfsProvider.TransientReceiveErrorId)
         {
-            // A file can be read again (a pipe cannot): zfs receive rolled back, so the stream is offered once more.
-            source.Position = afterHeader;
-            await Receive().ConfigureAwait(false);
+            if (!await ArrivedAsync(provider, target, header.ToGuid, cancellationToken).ConfigureAwait(false))
+            {
+                // A file can be read again (a pipe cannot): zfs receive rolled back, so the stream is offered once more.
+                if (afterHeader < 0) throw;
+                source.Position = afterHeader;
+                await Receive().ConfigureAwait(false);
+            }
         }
 
         return await RecordReceivedAsync(target, provider, header.ToGuid, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Whether the snapshot is on the target after all: zfs-fuse has answered "I/O error" after the
+    /// snapshot was committed, and receiving it again would then fail ("destination has snapshots").
+    /// </summary>
+    private static async Task<bool> ArrivedAsync(IVolumeProvider provider, Volume target, ulong guid, CancellationToken cancellationToken)
+        => (await provider.ListSnapshotsAsync(target.Dataset, cancellationToken).ConfigureAwait(false)).Any(s => s.Guid == guid);
 
     private Volume RequireWritableTarget(string targetVolumeId)
     {

@@ -46,9 +46,9 @@ public sealed class EngineQcow2Tests : IDisposable
             Warn = l => { lock (_log) _log.Add("WARNING: " + l); },
         }, null, ct);
 
-    private void AssertNoContainersOrScratchLeft()
+    private void AssertNoContainersOrScratchLeft(PodmanService? engine = null)
     {
-        Assert.Empty(_podman.Service.Api.AllContainers());
+        Assert.Empty((engine ?? _podman.Service).Api.AllContainers());
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path, ".*vmtools-build*", SearchOption.AllDirectories));
     }
 
@@ -188,10 +188,11 @@ public sealed class EngineQcow2Tests : IDisposable
     {
         var context = Directory.CreateDirectory(_dir.Combine("ctx")).FullName;
         var containerfile = TinyRootfs.WriteContext(context, runStep: "sleep 60");
+        // An engine of its own: the cancelled build's `sleep 60` goes on inside the engine until the RUN
+        // step ends, holding its storage lock; on the shared engine that stalled the next test's requests.
+        using var engine = PodmanService.Start();
         using var cts = new CancellationTokenSource();
-        var build = BuildUntil(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { NoCache = true, NetworkMode = "host" }), _dir.Combine("disk.qcow2"), cts.Token);
-        // Generous: the engine's storage lock may be held by another suite's import (the E2E test loads
-        // a Debian rootfs) before the build even starts. Promptness is measured from the cancel.
+        var build = BuildUntil(new Qcow2ImageSource.Containerfile(new EngineBuild(context, containerfile) { NoCache = true, NetworkMode = "host" }), _dir.Combine("disk.qcow2"), cts.Token, engine.Uri);
         var deadline = DateTime.UtcNow.AddSeconds(180);
         while (DateTime.UtcNow < deadline && !_log.ToArray().Any(l => l.Contains("STEP 3/3", StringComparison.Ordinal))) await Task.Delay(50, TestContext.Current.CancellationToken);
         Assert.Contains(_log.ToArray(), l => l.Contains("STEP 3/3", StringComparison.Ordinal));
@@ -201,7 +202,7 @@ public sealed class EngineQcow2Tests : IDisposable
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => build);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"cancellation took {clock.Elapsed}");
         Assert.False(File.Exists(_dir.Combine("disk.qcow2")));
-        AssertNoContainersOrScratchLeft();
+        AssertNoContainersOrScratchLeft(engine);
     }
 
     [Theory]
