@@ -39,12 +39,10 @@ public static class PipeSplice
     {
         if (!CanSplice(source, destination)) throw new ArgumentException("splice needs a pipe to read and a pipe or file to write.");
         var input = ((PipeStream)source).SafePipeHandle;
-        long moved = 0;
-        void Report(long n) => report(moved = n);
         if (destination is not FileStream file)
         {
             var output = ((PipeStream)destination).SafePipeHandle;
-            return await Task.Factory.StartNew(() => Copy(input, output, null, Report, cancellationToken), cancellationToken,
+            return await Task.Factory.StartNew(() => Copy(input, output, null, report, cancellationToken), cancellationToken,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
         }
 
@@ -53,9 +51,10 @@ public static class PipeSplice
         // the file got, so its later writes follow the spliced bytes instead of overwriting them.
         var handle = file.SafeFileHandle;
         var start = file.Position;
+        long moved = 0;
         try
         {
-            return await Task.Factory.StartNew(() => Copy(input, handle, start, Report, cancellationToken), cancellationToken,
+            return await Task.Factory.StartNew(() => Copy(input, handle, start, n => report(moved = n), cancellationToken), cancellationToken,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
         }
         finally

@@ -58,7 +58,7 @@ public sealed class VmLifecycle
             MacAddresses.Require(mac, "VmMacAddressInvalid", "-MacAddress");
             if (r.Count > 1)
             {
-                throw Bad("VmMacAddressWithCount", $"MAC {mac} names one NIC (a seed from New-CloudInitIso names its VM's NIC); with -Count {r.Count} make one seed per VM, or pass the seed's path to share it without its network binding.", mac);
+                throw Bad("VmMacAddressWithCount", $"MAC {mac} names one NIC (a seed from New-CloudInitIso names its VM's NIC); with -Count {r.Count} make one seed per VM (New-CloudInitConfig | New-CloudInitIso for each).", mac);
             }
         }
 
@@ -80,6 +80,7 @@ public sealed class VmLifecycle
             InitrdPath = request.InitrdPath is null ? null : Path.GetFullPath(request.InitrdPath),
             CloudInitPath = request.CloudInitPath is null ? null : Path.GetFullPath(request.CloudInitPath),
             VolumePaths = request.VolumePaths.Select(Path.GetFullPath).ToArray(),
+            MacAddress = request.MacAddress is { } mac ? MacAddresses.Normalize(mac) ?? mac : null,
         };
         Validate(request);
         if (request.Network == VmNetworkMode.Tap && !IsRoot())

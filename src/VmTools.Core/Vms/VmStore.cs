@@ -62,7 +62,7 @@ public sealed class VmStore
                         QmpSocketPath = qmp,
                         Network = request.Network,
                         SshPort = request.Network == VmNetworkMode.User ? NextFreePort(tx) : null,
-                        MacAddress = request.MacAddress is { } mac ? Unused(tx, MacAddresses.Require(mac, "VmMacAddressInvalid", "-MacAddress")) : NextFree(tx, "mac_address", MacAddresses.New),
+                        MacAddress = request.MacAddress is { } mac ? Unused(tx, mac) : NextFree(tx, "mac_address", MacAddresses.New),
                         TapName = request.Network == VmNetworkMode.Tap ? NextFreeTap(tx, tapPrefix) : null,
                         BridgeName = request.Network == VmNetworkMode.Tap ? request.BridgeName : null,
                         MemoryMB = request.MemoryMB,

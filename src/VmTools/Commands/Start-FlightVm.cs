@@ -143,13 +143,9 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
     {
         var fromSeed = CloudInit is null ? null : PSObject.AsPSObject(CloudInit).Properties["MacAddress"]?.Value?.ToString() is { Length: > 0 } m ? m : null;
         if (fromSeed is null && seedPath is not null && File.Exists(seedPath)) fromSeed = Core.CloudInit.SeedImage.MacAddressOf(seedPath);
-        if (MacAddress is not null && MacAddresses.Normalize(MacAddress) is null)
-        {
-            ThrowArgumentError("VmMacAddressInvalid", $"-MacAddress '{MacAddress}' is not a unicast MAC address like 52:54:00:12:34:56.", MacAddress);
-        }
-
-        if (MacAddress is not null && fromSeed is not null
-            && !string.Equals(MacAddresses.Normalize(MacAddress), MacAddresses.Normalize(fromSeed), StringComparison.Ordinal))
+        // An invalid -MacAddress is not compared: VmLifecycle.Validate reports it as VmMacAddressInvalid.
+        if (MacAddress is not null && fromSeed is not null && MacAddresses.Normalize(MacAddress) is { } given
+            && !string.Equals(given, MacAddresses.Normalize(fromSeed), StringComparison.Ordinal))
         {
             ThrowArgumentError("VmMacAddressMismatch", $"-MacAddress {MacAddress} differs from the seed's {fromSeed}; the seed's network-config would not find the NIC.", MacAddress);
         }

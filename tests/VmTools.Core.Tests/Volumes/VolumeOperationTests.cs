@@ -13,8 +13,7 @@ public sealed class VolumeOperationTests(ZfsFuseDaemon daemon)
     public async Task Volume_IsADatasetUnderPoolTypeId_MountedUnderTheWorkingDir_WithQuota()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var pool = store.GetPool(VolumePool.DefaultName);
         var v = await store.CreateVolumeAsync(new VolumeRequest { Name = "cache", QuotaBytes = 32 << 20 }, Ct);
         Assert.Equal($"{pool.PoolName}/data/{v.Id}", v.Dataset);
@@ -30,8 +29,7 @@ public sealed class VolumeOperationTests(ZfsFuseDaemon daemon)
     public async Task Snapshot_IsReadOnlyAndIsolated_CloneIsWritableAndIsolated()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var v = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         await File.WriteAllTextAsync(Path.Combine(v.Mountpoint, "alpha"), "1", Ct);
         var snap = await store.CreateSnapshotAsync(v.Id, Ct);
@@ -80,8 +78,7 @@ public sealed class VolumeOperationTests(ZfsFuseDaemon daemon)
     public async Task UnknownId_IsVolumeNotFound_ForEveryOperation()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var transfer = new VolumeTransfer(store);
         var unknown = Guid.NewGuid().ToString();
         var file = box.Combine("never.zstream");
@@ -109,8 +106,7 @@ public sealed class VolumeOperationTests(ZfsFuseDaemon daemon)
     public async Task Send_OfAVolumeThatIsNotASnapshot_IsRefusedAndWritesNoFile()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var v = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         var file = box.Combine("out.zstream");
         var e = await Assert.ThrowsAsync<VmToolsException>(() => new VolumeTransfer(store).SendToFileAsync(v.Id, null, file, false, cancellationToken: Ct));
@@ -124,8 +120,7 @@ public sealed class VolumeOperationTests(ZfsFuseDaemon daemon)
     public async Task Receive_FullStreamIntoAVolumeWithSnapshots_IsRefused_AndTheVolumeIsUntouched()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var transfer = new VolumeTransfer(store);
         var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         var sourceSnap = await store.CreateSnapshotAsync(source.Id, Ct);
@@ -151,8 +146,7 @@ public sealed class VolumeOperationTests(ZfsFuseDaemon daemon)
     public async Task Receive_SomethingThatIsNotAStream_IsVolumeStreamInvalid()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var target = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         await File.WriteAllTextAsync(Path.Combine(target.Mountpoint, "mine"), "keep", Ct);
         var e = await Assert.ThrowsAsync<VmToolsException>(() => new VolumeTransfer(store).ReceiveAsync(target.Id, new MemoryStream(VolumeTransferTests.RandomBytes(4096)), cancellationToken: Ct));

@@ -15,6 +15,7 @@ internal sealed class VolumeSandbox : IDisposable
 
     private readonly TempDirectory _dir = new("vmtools-vol");
     private readonly List<string> _pools = new();
+    private StateDb? _db;
 
     public VolumeSandbox(ZfsFuseDaemon daemon) => daemon.Require();
 
@@ -43,6 +44,9 @@ internal sealed class VolumeSandbox : IDisposable
         => VolumeStore.OpenAsync(db, ProcessRunner.Instance, _ => throw new Xunit.Sdk.XunitException("the default-pool factory ran after a restore"),
             cancellationToken: TestContext.Current.CancellationToken);
 
+    /// <summary>A store with a new pool over a database the sandbox owns and closes: what most tests need.</summary>
+    public Task<VolumeStore> NewStoreAsync(ICommandRunner? runner = null) => NewStoreWithPoolAsync(_db ??= OpenDb(), runner: runner);
+
     public async Task<VolumeStore> NewStoreWithPoolAsync(StateDb db, VolumePool? pool = null, ICommandRunner? runner = null)
     {
         var store = await VolumeStore.OpenAsync(db, runner ?? ProcessRunner.Instance, cancellationToken: TestContext.Current.CancellationToken);
@@ -55,6 +59,7 @@ internal sealed class VolumeSandbox : IDisposable
 
     public void Dispose()
     {
+        _db?.Dispose();
         foreach (var p in _pools) ZfsFuseDaemon.DestroyPool(p);
         _dir.Dispose();
     }

@@ -13,12 +13,9 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
     public async Task IncrementalSend_CarriesOnlyTheDelta_AndYieldsOldAndNewFiles()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var transfer = new VolumeTransfer(store);
-        var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
-        await File.WriteAllBytesAsync(Path.Combine(source.Mountpoint, "alpha"), RandomBytes(4 << 20), Ct);
-        var snap1 = await store.CreateSnapshotAsync(source.Id, Ct);
+        var (source, snap1) = await SnapshotOfRandomFileAsync(store, "alpha", 4 << 20);
         var target = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
 
         using (var full1 = new MemoryStream())
@@ -61,13 +58,10 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
     public async Task ReceiveAnsweredWithAnIoError_IsTriedOnceMore_FromAFileAndInATransfer()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
         var runner = new FirstReceiveFails();
-        var store = await box.NewStoreWithPoolAsync(db, runner: runner);
+        var store = await box.NewStoreAsync(runner);
         var transfer = new VolumeTransfer(store);
-        var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
-        await File.WriteAllBytesAsync(Path.Combine(source.Mountpoint, "alpha"), RandomBytes(1 << 20), Ct);
-        var snap = await store.CreateSnapshotAsync(source.Id, Ct);
+        var (_, snap) = await SnapshotOfRandomFileAsync(store, "alpha", 1 << 20);
 
         var viaTransfer = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         runner.Armed = true;
@@ -103,13 +97,10 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
     public async Task IoErrorAfterTheSnapshotLanded_IsRecordedNotReceivedAgain()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
         var runner = new FirstReceiveFails { AfterRunning = true };
-        var store = await box.NewStoreWithPoolAsync(db, runner: runner);
+        var store = await box.NewStoreAsync(runner);
         var transfer = new VolumeTransfer(store);
-        var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
-        await File.WriteAllBytesAsync(Path.Combine(source.Mountpoint, "alpha"), RandomBytes(1 << 20), Ct);
-        var snap = await store.CreateSnapshotAsync(source.Id, Ct);
+        var (_, snap) = await SnapshotOfRandomFileAsync(store, "alpha", 1 << 20);
 
         var viaTransfer = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         runner.Armed = true;
@@ -162,8 +153,7 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
     public async Task Send_PicksTheNewestSharedSnapshot_NotJustTheFirst()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var transfer = new VolumeTransfer(store);
         var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         var target = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
@@ -232,9 +222,7 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
         using var db = box.OpenDb();
         var store = await box.NewStoreWithPoolAsync(db);
         var transfer = new VolumeTransfer(store);
-        var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
-        await File.WriteAllBytesAsync(Path.Combine(source.Mountpoint, "big"), RandomBytes(96 << 20), Ct);
-        var snap = await store.CreateSnapshotAsync(source.Id, Ct);
+        var (_, snap) = await SnapshotOfRandomFileAsync(store, "big", 96 << 20);
         var target = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         var before = store.Volumes.Count;
 
@@ -253,8 +241,7 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
     public async Task SendToFile_WritesTheStreamAtomically_AndItReceivesLikeZfsOwn()
     {
         using var box = new VolumeSandbox(daemon);
-        using var db = box.OpenDb();
-        var store = await box.NewStoreWithPoolAsync(db);
+        var store = await box.NewStoreAsync();
         var transfer = new VolumeTransfer(store);
         var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
         await File.WriteAllTextAsync(Path.Combine(source.Mountpoint, "alpha"), "a", Ct);
@@ -272,6 +259,14 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
         var e = await Assert.ThrowsAsync<VmToolsException>(() => transfer.SendToFileAsync(snap.Id, null, file, overwrite: false, cancellationToken: Ct));
         Assert.Equal("VolumeStreamFileExists", e.ErrorId);
         Programs.MustRun("zfs", "destroy", "-r", direct);
+    }
+
+    /// <summary>A new volume holding one file of random bytes, and its snapshot.</summary>
+    private static async Task<(Volume Source, Volume Snapshot)> SnapshotOfRandomFileAsync(VolumeStore store, string file, int bytes)
+    {
+        var source = await store.CreateVolumeAsync(new VolumeRequest(), Ct);
+        await File.WriteAllBytesAsync(Path.Combine(source.Mountpoint, file), RandomBytes(bytes), Ct);
+        return (source, await store.CreateSnapshotAsync(source.Id, Ct));
     }
 
     internal static byte[] RandomBytes(int n)
