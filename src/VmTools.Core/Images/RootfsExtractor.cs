@@ -234,9 +234,14 @@ public sealed class RootfsExtractor
         if (rc != 0) throw new IOException($"Setting the mode or time of '{entry.Name}' failed (errno {rc}).");
     }
 
+    /// <summary>Owner of a symlink, device node or fifo, set without following it. Such entries get no xattrs: only an fd of the entry itself may carry them, and opening a device node is not harmless.</summary>
     private void SetOwner(BeneathDirectory parent, string name, TarEntry entry)
     {
         if (_preserveOwnership && parent.TrySetOwner(name, entry.Uid, entry.Gid) != 0) _ownershipFailures++;
+        if (entry is PaxTarEntry pax && pax.ExtendedAttributes.Keys.Any(k => k.StartsWith("SCHILY.xattr.", StringComparison.Ordinal)))
+        {
+            _notes.Add($"Extended attributes of '{entry.Name}' ({entry.EntryType}) were left out.");
+        }
     }
 
     private void ApplyExtendedAttributes(SafeFileHandle fd, PaxTarEntry entry)
