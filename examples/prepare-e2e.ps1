@@ -32,7 +32,8 @@ param(
     [switch] $RegistryInsecure,
     [ValidateRange(1, 64)]
     [int] $Count = 1,
-    [string] $KernelArgs = 'root=LABEL=rootfs rw console=ttyS0',
+    # no_timer_check: a busy host under TCG can miss the kernel's IO-APIC timer check and panic (see README, VMs).
+    [string] $KernelArgs = 'root=LABEL=rootfs rw console=ttyS0 no_timer_check',
     [int] $MemoryMB = 1024,
     # Public keys for a login user on every VM (Invoke-FlightVmCommand -User $UserName -KeyPath ...).
     [string[]] $SshAuthorizedKey = @(),
@@ -40,7 +41,10 @@ param(
     # Extra cloud-init runcmd entries (after the setup script), e.g. checks that print to the console.
     [string[]] $RunCommand = @(),
     [string] $ReadyPattern = 'VMTOOLS-SETUP: (OK|FAILED.*)',
-    [int] $Timeout = 600
+    [int] $Timeout = 600,
+    # Seconds for a VM's first console output: a guest silent that long is not booting (most often an
+    # accelerator that cannot run it), so the script fails then rather than after -Timeout.
+    [int] $ConsoleTimeout = 180
 )
 
 $ErrorActionPreference = 'Stop'
@@ -69,6 +73,8 @@ $vms = foreach ($i in 1..$Count) {
 }
 $PSCmdlet.WriteVerbose(("{0} VM(s) started in {1:0.0}s" -f $Count, $clock.Elapsed.TotalSeconds))
 
+$null = $vms | Wait-FlightVm -ReadyPattern '\S' -Timeout $ConsoleTimeout
+$PSCmdlet.WriteVerbose(("all {0} VM(s) are writing to their consoles after {1:0.0}s" -f $Count, $clock.Elapsed.TotalSeconds))
 $ready = $vms | Wait-FlightVm -ReadyPattern $ReadyPattern -Timeout $Timeout
 foreach ($vm in $ready) {
     $console = [IO.File]::ReadAllText($vm.ConsoleLogPath)

@@ -13,10 +13,10 @@ public sealed class FlightVmCmdletTests
         using var s = new VmSession();
         // An object shaped like Get-Qcow2Cache's Qcow2CacheEntry binds by its Path property.
         var vm = s.Ps.Invoke("""
-            param($base, $kernel, $initrd, $marker)
+            param($base, $kernel, $initrd, $marker, $kargs)
             $entry = [pscustomobject]@{ Reference = 'r/x:base-qcow2-abc'; Tag = 'base-qcow2-abc'; Digest = 'sha256:00'; Path = $base; Size = 1; Status = 'Hit'; Source = 'Local' }
-            $entry | Start-FlightVm -Name pipe -Kernel $kernel -Initrd $initrd -KernelArgs 'console=ttyS0 quiet' -MemoryMB 96 -Wait -ReadyPattern $marker -Timeout 120
-            """, s.BaseImage, FlightVmGuest.Kernel, FlightVmGuest.Initrd, FlightVmGuest.ReadyMarker).Single();
+            $entry | Start-FlightVm -Name pipe -Kernel $kernel -Initrd $initrd -KernelArgs $kargs -MemoryMB 96 -Wait -ReadyPattern $marker -Timeout 120
+            """, s.BaseImage, FlightVmGuest.Kernel, FlightVmGuest.Initrd, FlightVmGuest.ReadyMarker, FlightVmGuest.KernelArgs).Single();
         Assert.Equal("VmTools.Core.Vms.FlightVm", vm.BaseObject.GetType().FullName);
         Assert.Equal("pipe", vm.Properties["Name"].Value);
         Assert.Equal("Running", vm.Properties["State"].Value.ToString());
@@ -98,6 +98,45 @@ public sealed class FlightVmCmdletTests
         Assert.Equal(mac, given.Properties["MacAddress"].Value);
         Assert.Equal("VmMacAddressMismatch,VmTools.Commands.StartFlightVmCommand",
             s.ExpectErrorOf("param($p, $seed) Start-FlightVm @p -CloudInit ([string]$seed.Path) -MacAddress 52:54:00:00:00:02", s.GuestParameters("wrong"), seed));
+        s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+    }
+
+    [Fact]
+    public void Accelerator_IsChosenByTheCore_RecordedOnTheVm_AndKvmWhereItCannotRunAllocatesNothing()
+    {
+        using var s = new VmSession();
+        var hostKvm = Core.Vms.AcceleratorProbe.Host.Auto.Accelerator == Core.Vms.VmAccelerator.Kvm;
+        var vms = Path.Combine(s.Home, "state", "vms");
+        if (!hostKvm)
+        {
+            // This host cannot run a stock guest under KVM (no /dev/kvm, or a PVM one): asking for it fails before anything exists.
+            Assert.Equal("VmAcceleratorUnavailable,VmTools.Commands.StartFlightVmCommand", s.ExpectErrorOf("param($p) Start-FlightVm @p -Accelerator Kvm", s.GuestParameters("kvm")));
+            Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
+            Assert.False(Directory.Exists(vms) && Directory.EnumerateFileSystemEntries(vms).Any(), "a refused -Accelerator Kvm left a VM directory");
+        }
+        else
+        {
+            Assert.Equal("Kvm", s.Ps.Invoke("param($p) (Start-FlightVm @p -Accelerator Kvm).Accelerator.ToString()", s.GuestParameters("kvm")).Single().ToString());
+        }
+
+        // A CI step's environment setting is honoured and said in -Verbose; Get-FlightVm shows what ran.
+        var run = s.Ps.Run("""
+            param($p)
+            $env:VMTOOLS_ACCELERATOR = 'tcg'
+            try { Start-FlightVm @p -Verbose | Out-Null } finally { $env:VMTOOLS_ACCELERATOR = $null }
+            (Get-FlightVm tcg).Accelerator.ToString()
+            """, s.GuestParameters("tcg"));
+        Assert.Empty(run.Errors);
+        Assert.Equal("Tcg", run.Output.Single()!.ToString());
+        Assert.Contains(run.Verbose, v => v.Contains("VMTOOLS_ACCELERATOR=tcg", StringComparison.Ordinal));
+        Assert.Contains(run.Verbose, v => v.Contains("-accel tcg -cpu max", StringComparison.Ordinal));
+
+        Assert.Equal("VmAcceleratorInvalid,VmTools.Commands.StartFlightVmCommand", s.ExpectErrorOf("""
+            param($p)
+            $env:VMTOOLS_ACCELERATOR = 'warp'
+            try { Start-FlightVm @p } finally { $env:VMTOOLS_ACCELERATOR = $null }
+            """, s.GuestParameters("warp")));
+        Assert.Single(s.Ps.Invoke("Get-FlightVm"), o => o.Properties["Name"].Value.ToString() == "tcg");
         s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
     }
 
