@@ -43,6 +43,17 @@ public static class PrivateFiles
         using var _ = Open(path, System.IO.FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
     }
 
+    /// <summary>
+    /// A VM's directory, 0700 (which also keeps everyone else from the QMP socket qemu binds in it, whatever
+    /// mode the umask gives the socket), with the console log made 0600 before qemu opens it: qemu's
+    /// <c>-serial file:</c> opens with O_CREAT|O_TRUNC, which keeps the mode of a file that exists.
+    /// </summary>
+    public static void PrepareVmDirectory(string directory, string consoleLogPath)
+    {
+        CreateDirectory(directory);
+        Precreate(consoleLogPath);
+    }
+
     /// <summary>Takes group and other bits off a file another program created (qemu-img's overlay, zfs send's output).</summary>
     public static void Restrict(string path) => Restrict(path, FileMode | UnixFileMode.UserExecute);
 
