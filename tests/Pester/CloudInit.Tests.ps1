@@ -159,7 +159,7 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
         $all = New-CloudInitConfig -UserName ci -Password $p -OutputDirectory seed -Verbose 4>&1 | New-CloudInitIso -Path p.iso -Verbose 4>&1 | Out-String
         $all | Should -Not -Match 'Hunter2'
         Get-Content -Raw seed/user-data | Should -Match 'plain_text_passwd: "Hunter2-Secret"'
-        (Get-Item p.iso).UnixFileMode | Should -Be 'UserRead, UserWrite'
+        (Get-Item p.iso).UnixFileMode | Should -Be ([IO.UnixFileMode]'UserRead, UserWrite')
     }
 
     # Twin: BadHostname_IsCloudInitHostnameInvalid
