@@ -22,6 +22,15 @@ public abstract class Qcow2CacheCmdlet : VmToolsCmdlet
     [Parameter]
     public SwitchParameter Insecure { get; set; }
 
+    /// <summary>Lets the credential cross plain HTTP to a non-loopback registry named with -Insecure (off: RegistryCredentialsOverHttp).</summary>
+    [Parameter]
+    public SwitchParameter AllowCredentialsOverHttp { get; set; }
+
+    /// <summary>Token service hosts outside the registry's own domain that may receive the credential (added to VMTOOLS_TRUSTED_TOKEN_REALMS).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? TrustedTokenRealm { get; set; }
+
     protected CacheSettings Settings { get; private set; } = null!;
 
     protected override void BeginProcessing()
@@ -48,6 +57,8 @@ public abstract class Qcow2CacheCmdlet : VmToolsCmdlet
     {
         Credential = Credential is null ? null : new RegistryCredential(Credential.UserName, Credential.GetNetworkCredential().Password) { Source = "-Credential" },
         Insecure = Insecure,
+        AllowCredentialsOverHttp = AllowCredentialsOverHttp,
+        TrustedTokenRealms = RegistryClientOptions.DefaultTrustedTokenRealms().Concat(TrustedTokenRealm ?? Array.Empty<string>()).ToList(),
         Verbose = verbose,
     };
 

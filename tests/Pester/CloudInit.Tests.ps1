@@ -64,6 +64,46 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
         'w.iso' | Should -Not -Exist
     }
 
+    # Twin: OutputDirectoryDot_InAFolderWithUserFiles_IsRefused_AndEveryFileSurvives
+    It 'refuses to write a seed into a folder holding user files, and keeps them' {
+        Set-Content thesis.txt 'four years'
+        New-Item -ItemType Directory src | Out-Null
+        Set-Content src/main.c 'int main;'
+        { New-CloudInitConfig -Hostname x -OutputDirectory . -ErrorAction Stop } |
+            Should -Throw -ErrorId 'CloudInitOutputNotEmpty,VmTools.Commands.NewCloudInitConfigCommand'
+        @(Get-ChildItem -Force -Name) | Sort-Object | Should -Be @('src', 'thesis.txt')
+        Get-Content thesis.txt | Should -Be 'four years'
+        'src/main.c' | Should -Exist
+    }
+
+    # Twin: CloudInitDirPointingAtANonEmptyFolder_IsRefused_AndTheFolderIsUntouched
+    It 'refuses a non-empty CLOUD_INIT_DIR' {
+        New-Item -ItemType Directory home | Out-Null
+        Set-Content home/.profile 'PATH=$PATH'
+        $env:CLOUD_INIT_DIR = Join-Path $work 'home'
+        $err = { New-CloudInitConfig -Hostname x -ErrorAction Stop } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Be 'CloudInitOutputNotEmpty,VmTools.Commands.NewCloudInitConfigCommand'
+        $err.Exception.Message | Should -BeLike '*.profile*'
+        @(Get-ChildItem -Force -Name home) | Should -Be @('.profile')
+    }
+
+    # Twin: Force_WritesSeedFilesBesideUnrelatedFiles_WhichSurvive_AndShouldProcessNamesThem
+    It 'writes seed files beside unrelated files with -Force, and keeps them' {
+        Set-Content thesis.txt 'four years'
+        New-CloudInitConfig -Hostname forced -OutputDirectory . -Force | Out-Null
+        Get-Content thesis.txt | Should -Be 'four years'
+        Get-Content -Raw meta-data | Should -BeLike '*"forced"*'
+    }
+
+    # Twin: PriorSeed_IsReplaced_AndEmptyFolder_IsUsed
+    It 'uses an empty folder and replaces the seed it wrote there' {
+        New-Item -ItemType Directory empty | Out-Null
+        New-CloudInitConfig -Hostname first -OutputDirectory empty | Out-Null
+        New-CloudInitConfig -Hostname second -OutputDirectory empty | Out-Null
+        Get-Content -Raw empty/meta-data | Should -BeLike '*"second"*'
+        'empty/.vmtools-seed' | Should -Exist
+    }
+
     # Twin: ExistingImage_NeedsForce
     It 'replaces an existing image only with -Force' {
         Set-Content seed.iso 'old'
@@ -119,7 +159,7 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
         $all = New-CloudInitConfig -UserName ci -Password $p -OutputDirectory seed -Verbose 4>&1 | New-CloudInitIso -Path p.iso -Verbose 4>&1 | Out-String
         $all | Should -Not -Match 'Hunter2'
         Get-Content -Raw seed/user-data | Should -Match 'plain_text_passwd: "Hunter2-Secret"'
-        (Get-Item p.iso).UnixFileMode | Should -Be 'UserRead, UserWrite'
+        (Get-Item p.iso).UnixFileMode | Should -Be ([IO.UnixFileMode]'UserRead, UserWrite')
     }
 
     # Twin: BadHostname_IsCloudInitHostnameInvalid

@@ -16,7 +16,7 @@ public sealed class RegistryServer : IDisposable
     private readonly Process _process;
     private readonly TempDirectory _dir;
 
-    private RegistryServer(bool tls, bool bearer = false)
+    private RegistryServer(bool tls, bool bearer = false, string tokenAddress = "127.0.0.1", bool htpasswd = true, string? publicUrl = null)
     {
         var exe = RealComponent.RequireProgram("docker-registry", "apt-get install docker-registry");
         _dir = new TempDirectory("vmtools-registry");
@@ -38,6 +38,8 @@ public sealed class RegistryServer : IDisposable
             http:
               addr: 127.0.0.1:{Port}
             """;
+        // http.host makes the registry answer with absolute upload Locations on that address.
+        if (publicUrl is not null) config += $"\n  host: {publicUrl}";
         if (tls)
         {
             RealComponent.RequireProgram("openssl", "apt-get install openssl");
@@ -53,13 +55,21 @@ public sealed class RegistryServer : IDisposable
                 "-days", "2", "-extfile", _dir.Combine("san.ext"), "-out", _dir.Combine("server.crt"));
             File.Copy(ca + ".crt", Path.Combine(hostCerts, "ca.crt"));
             CaCertificate = ca + ".crt";
-            var hash = Programs.MustRun("htpasswd", "-Bbn", User, Password);
-            File.WriteAllText(_dir.Combine("htpasswd"), hash);
             config += $"""
 
                   tls:
                     certificate: {_dir.Combine("server.crt")}
                     key: {_dir.Combine("server.key")}
+                """;
+        }
+
+        if (htpasswd && !bearer && (tls || publicUrl is not null))
+        {
+            RealComponent.RequireProgram("htpasswd", "apt-get install apache2-utils");
+            var hash = Programs.MustRun("htpasswd", "-Bbn", User, Password);
+            File.WriteAllText(_dir.Combine("htpasswd"), hash);
+            config += $"""
+
                 auth:
                   htpasswd:
                     realm: vmtools-test
@@ -69,7 +79,7 @@ public sealed class RegistryServer : IDisposable
 
         if (bearer)
         {
-            Tokens = new TokenServer(_dir.Path, User, Password);
+            Tokens = new TokenServer(_dir.Path, User, Password, tokenAddress);
             config += $"""
 
                 auth:
@@ -117,6 +127,12 @@ public sealed class RegistryServer : IDisposable
 
     /// <summary>Plain HTTP on loopback with Bearer token auth from <see cref="TokenServer"/>.</summary>
     public static RegistryServer StartWithTokenAuth() => new(tls: false, bearer: true);
+
+    /// <summary>Token auth whose token service listens on <paramref name="tokenAddress"/> (127.0.0.2: "another host"), over TLS or plain HTTP.</summary>
+    public static RegistryServer StartWithTokenAuth(string tokenAddress, bool tls) => new(tls, bearer: true, tokenAddress);
+
+    /// <summary>Plain HTTP with htpasswd auth, answering uploads with absolute Locations on <paramref name="publicUrl"/> (another origin).</summary>
+    public static RegistryServer StartWithUploadsElsewhere(string publicUrl) => new(tls: false, publicUrl: publicUrl);
 
     public TokenServer? Tokens { get; private set; }
 

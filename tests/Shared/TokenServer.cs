@@ -21,10 +21,13 @@ public sealed class TokenServer : IDisposable
     private readonly X509Certificate2 _cert;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<TokenRequest> _requests = new();
     private int _tokensIssued;
 
-    public TokenServer(string directory, string user, string password)
+    /// <param name="address">The loopback address to listen on; another one (127.0.0.2) stands for "another host".</param>
+    public TokenServer(string directory, string user, string password, string address = "127.0.0.1")
     {
+        Address = address;
         User = user;
         Password = password;
         var request = new CertificateRequest("CN=" + Issuer, _key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -35,7 +38,7 @@ public sealed class TokenServer : IDisposable
         {
             Port = Random.Shared.Next(20000, 60000);
             _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            _listener.Prefixes.Add($"http://{address}:{Port}/");
             try { _listener.Start(); break; }
             catch (HttpListenerException) when (attempt < 20) { _listener.Close(); }
         }
@@ -49,7 +52,12 @@ public sealed class TokenServer : IDisposable
 
     public int Port { get; }
 
-    public string Realm => $"http://127.0.0.1:{Port}/token";
+    public string Address { get; }
+
+    public string Realm => $"http://{Address}:{Port}/token";
+
+    /// <summary>Every request received, with the Authorization header as sent (null when absent), so tests can assert a credential never arrived.</summary>
+    public IReadOnlyList<TokenRequest> Requests => _requests.ToArray();
 
     public string CertificateBundlePath { get; }
 
@@ -89,6 +97,7 @@ public sealed class TokenServer : IDisposable
     {
         var authorized = false;
         var header = context.Request.Headers["Authorization"];
+        _requests.Enqueue(new TokenRequest(context.Request.Url?.PathAndQuery ?? "", header));
         if (header is not null && header.StartsWith("Basic ", StringComparison.Ordinal))
         {
             var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..]));
@@ -129,3 +138,6 @@ public sealed class TokenServer : IDisposable
 
     private static string B64(byte[] data) => Convert.ToBase64String(data).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }
+
+/// <summary>One request the token server received.</summary>
+public sealed record TokenRequest(string PathAndQuery, string? Authorization);

@@ -123,7 +123,7 @@ public sealed partial class CloudInitConfig
             if (!Regex.IsMatch(address, @"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$"))
             {
                 throw new VmToolsException("CloudInitRegistryAddressInvalid", FailureKind.InvalidArgument,
-                    $"'{address}' is not a registry address like 'host:5000' (no scheme, no credentials).") { Target = address };
+                    $"'{Registry.UserInfo.Redact(address)}' is not a registry address like 'host:5000' (no scheme, no credentials).") { Target = Registry.UserInfo.Redact(address) };
             }
 
             registry = RegistriesConf.Render(address, inputs.RegistryInsecure);

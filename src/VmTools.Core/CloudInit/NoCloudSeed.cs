@@ -122,23 +122,33 @@ public static partial class NoCloudSeed
         return content;
     }
 
+    /// <summary>Plans (refusing a directory holding files VmTools did not write, unless forced) and writes the seed directory.</summary>
+    public static IReadOnlyList<string> WriteDirectory(CloudInitConfig config, string directory, bool force = false)
+        => WriteDirectory(config, SeedDirectory.Plan(directory, force));
+
     /// <summary>
-    /// Writes the seed directory. It is assembled beside <paramref name="directory"/> and swapped in
-    /// whole, so a failure leaves the previous seed (or nothing) rather than a mix.
+    /// Writes the seed directory as planned. The seed is assembled in a staging folder on the same
+    /// filesystem and moved in: a new directory arrives whole by one rename; in an existing one only the
+    /// seed-layout names are swapped (the previous ones restored if a move fails), so entries VmTools did
+    /// not write are never touched.
     /// </summary>
-    public static IReadOnlyList<string> WriteDirectory(CloudInitConfig config, string directory)
+    public static IReadOnlyList<string> WriteDirectory(CloudInitConfig config, SeedDirectory plan)
     {
-        var target = Path.GetFullPath(directory).TrimEnd('/');
-        var parent = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N")[..8] + ".new");
-        var old = staging[..^4] + ".old";
+        var target = plan.Path;
+        var stagingParent = plan.Exists ? target : Path.GetDirectoryName(target)!;
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        var staging = plan.Exists
+            ? Path.Combine(target, SeedDirectory.MarkerName + "." + tag + ".new")
+            : Path.Combine(stagingParent, "." + Path.GetFileName(target) + "." + tag + ".new");
+        var old = Path.Combine(target, SeedDirectory.MarkerName + "." + tag + ".old");
         var written = new List<string>();
+        var movedOut = new List<string>();
+        var movedIn = new List<string>();
         try
         {
+            Directory.CreateDirectory(stagingParent);
             // The seed carries keys and passwords: only the owner may enter it.
-            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(staging);
-            else Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            PrivateFiles.CreateDirectory(staging);
             void Put(string rel, string? source, byte[]? bytes, UnixFileMode mode)
             {
                 var path = Path.Combine(staging, rel);
@@ -150,7 +160,7 @@ public static partial class NoCloudSeed
                     if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, mode);
                 }
 
-                written.Add(Path.Combine(target, rel));
+                if (rel != SeedDirectory.MarkerName) written.Add(Path.Combine(target, rel));
             }
 
             Put("user-data", null, Encoding.UTF8.GetBytes(UserData(config)), Mode0600);
@@ -161,22 +171,70 @@ public static partial class NoCloudSeed
                 foreach (var (rel, source, bytes, mode) in Payload(agent)) Put(rel, source, bytes, mode);
             }
 
-            if (Directory.Exists(target)) Directory.Move(target, old);
-            Directory.Move(staging, target);
-            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            Put(SeedDirectory.MarkerName, null, Encoding.UTF8.GetBytes(SeedDirectory.MarkerText), Mode0644);
+
+            if (!plan.Exists)
+            {
+                Directory.Move(staging, target);
+                return written;
+            }
+
+            // Names VmTools wrote before (or, forced, seed-layout names found here) go out, the new ones come in.
+            Directory.CreateDirectory(old);
+            foreach (var name in plan.Replaced.Where(n => SeedDirectory.IsLayoutName(n) && n != Path.GetFileName(staging) && n != Path.GetFileName(old)))
+            {
+                var from = Path.Combine(target, name);
+                if (!Path.Exists(from)) continue;
+                Move(from, Path.Combine(old, name));
+                movedOut.Add(name);
+            }
+
+            foreach (var entry in new DirectoryInfo(staging).EnumerateFileSystemInfos())
+            {
+                Move(entry.FullName, Path.Combine(target, entry.Name));
+                movedIn.Add(entry.Name);
+            }
+
+            TryDeleteDirectory(old);
+            TryDeleteDirectory(staging);
             return written;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (!Directory.Exists(target) && Directory.Exists(old)) Directory.Move(old, target);
+            // Put back what was there: the new entries out, the previous ones in.
+            foreach (var name in movedIn) TryDelete(Path.Combine(target, name));
+            foreach (var name in movedOut) TryMove(Path.Combine(old, name), Path.Combine(target, name));
+            TryDeleteDirectory(old);
             TryDeleteDirectory(staging);
             throw new VmToolsException("CloudInitSeedWriteFailed", FailureKind.WriteError, $"Cannot write the seed directory '{target}': {e.Message}", e) { Target = target };
         }
         catch
         {
             TryDeleteDirectory(staging);
+            if (plan.Exists && movedOut.Count == 0) TryDeleteDirectory(old);
             throw;
         }
+    }
+
+    private static void Move(string from, string to)
+    {
+        if (Directory.Exists(from) && new FileInfo(from).LinkTarget is null) Directory.Move(from, to);
+        else File.Move(from, to);
+    }
+
+    private static void TryMove(string from, string to)
+    {
+        try { Move(from, to); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path) && new FileInfo(path).LinkTarget is null) Directory.Delete(path, recursive: true);
+            else File.Delete(path);
+        }
+        catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     private static IEnumerable<(string Path, string? Source, byte[]? Bytes, UnixFileMode Mode)> Payload(AgentPayload agent)

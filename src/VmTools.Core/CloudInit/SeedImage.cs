@@ -44,9 +44,13 @@ public static class SeedImage
         GuardExisting(path, overwrite);
         var networkConfig = Path.Combine(sourceDirectory, "network-config");
         var mac = File.Exists(networkConfig) ? NoCloudSeed.MacAddressIn(File.ReadAllText(networkConfig)) : null;
-        var iso = await IsoImageWriter.WriteAsync(new IsoContent().AddTree(sourceDirectory), path, options, progress, cancellationToken).ConfigureAwait(false);
+        var iso = await IsoImageWriter.WriteAsync(new IsoContent().AddTree(sourceDirectory, skip: IsVmToolsBookkeeping), path, options, progress, cancellationToken).ConfigureAwait(false);
         return iso with { MacAddress = mac };
     }
+
+    /// <summary>The seed directory's marker (and staging leftovers) are VmTools' bookkeeping on the host, not seed content.</summary>
+    private static bool IsVmToolsBookkeeping(string relativePath)
+        => !relativePath.Contains('/') && relativePath.StartsWith(SeedDirectory.MarkerName, StringComparison.Ordinal);
 
     /// <summary>
     /// The MAC a seed image's network-config names (exactly one), read from the image itself: for a

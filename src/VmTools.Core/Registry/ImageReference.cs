@@ -38,6 +38,7 @@ public sealed partial record ImageReference(string Registry, string Repository, 
     public static ImageReference Parse(string text)
     {
         if (string.IsNullOrWhiteSpace(text)) throw Invalid(text, "it is empty");
+        if (UserInfo.IsIn(text)) throw Invalid(text, "it carries a user name or password before the host; pass credentials with -Credential or a containers auth file");
         var rest = text.Trim();
         string? digest = null;
         var at = rest.IndexOf('@');
@@ -107,7 +108,7 @@ public sealed partial record ImageReference(string Registry, string Repository, 
     }
 
     private static VmToolsException Invalid(string text, string why)
-        => new("ImageReferenceInvalid", FailureKind.InvalidArgument, $"'{text}' is not a valid image reference: {why}.") { Target = text };
+        => new("ImageReferenceInvalid", FailureKind.InvalidArgument, $"'{UserInfo.Redact(text)}' is not a valid image reference: {why}.") { Target = UserInfo.Redact(text) };
 
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     private static partial Regex TagPattern();

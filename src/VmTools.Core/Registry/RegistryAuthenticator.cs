@@ -8,23 +8,28 @@ namespace VmTools.Core.Registry;
 
 /// <summary>
 /// Answers a registry's 401 challenge: Basic with the credential, or Bearer by fetching a token from the
-/// realm for the scope asked (anonymously when there is no credential). Tokens are cached per scope.
-/// Nothing here ever writes a secret or token to a message.
+/// realm for the scope asked (anonymously when there is no credential, or when <see cref="CredentialScope"/>
+/// keeps it from that realm). Tokens are cached per scope. Nothing here ever writes a secret or token to a message.
 /// </summary>
 internal sealed class RegistryAuthenticator
 {
     private readonly ConcurrentDictionary<string, AuthenticationHeaderValue> _byScope = new();
     private readonly RegistryCredential? _credential;
     private readonly HttpClient _http;
+    private readonly CredentialScope _scope;
     private AuthenticationHeaderValue? _basic;
 
-    public RegistryAuthenticator(HttpClient http, RegistryCredential? credential)
+    public RegistryAuthenticator(HttpClient http, RegistryCredential? credential, CredentialScope scope)
     {
         _http = http;
         _credential = credential;
+        _scope = scope;
     }
 
     public bool HasCredential => _credential is not null;
+
+    /// <summary>Set when a credential was kept from a token realm: the error to raise if the anonymous token is not enough.</summary>
+    public VmToolsException? Withheld { get; private set; }
 
     public AuthenticationHeaderValue? HeaderFor(string scope) => _byScope.TryGetValue(scope, out var h) ? h : _basic;
 
@@ -36,6 +41,7 @@ internal sealed class RegistryAuthenticator
             if (header.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
             {
                 if (_credential is null || _basic is not null) return false;
+                _scope.EnsureBasicAllowed();
                 _basic = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(_credential.UserName + ":" + _credential.Password)));
                 return true;
             }
@@ -62,13 +68,20 @@ internal sealed class RegistryAuthenticator
         foreach (var one in wanted.Split(' ', StringSplitOptions.RemoveEmptyEntries)) query.Add("scope=" + Uri.EscapeDataString(one));
         var uri = new UriBuilder(realmUri) { Query = string.Join('&', query) }.Uri;
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-        if (_credential is not null)
+        var withheld = _credential is null ? null : _scope.WithholdFrom(realmUri);
+        if (withheld is not null) Withheld = withheld;
+        if (_credential is not null && withheld is null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(_credential.UserName + ":" + _credential.Password)));
         }
 
         using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
-        if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden) return null;
+        if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            if (withheld is not null) throw withheld;
+            return null;
+        }
+
         if (!response.IsSuccessStatusCode)
         {
             throw new VmToolsException("RegistryAuthFailed", FailureKind.AuthenticationFailed, $"The token service at {realmUri.Host} answered {(int)response.StatusCode}.") { Target = realmUri.Host };

@@ -12,6 +12,7 @@ public sealed class RegistryClient
 {
     private readonly RegistryTransport _transport;
     private readonly RegistryAuthenticator _auth;
+    private readonly CredentialScope _credentialScope;
     private readonly RegistryClientOptions _options;
     private readonly bool _loopback;
 
@@ -23,7 +24,8 @@ public sealed class RegistryClient
         _transport = RegistryTransport.For(anyReferenceOnRegistry.ApiHost, options);
         var credential = options.Credential ?? CredentialFiles.Find(anyReferenceOnRegistry);
         if (credential is not null) options.Verbose?.Invoke($"Registry credential for {Registry}: {credential}");
-        _auth = new RegistryAuthenticator(_transport.Client, credential);
+        _credentialScope = new CredentialScope(() => _transport.BaseUri!, options);
+        _auth = new RegistryAuthenticator(_transport.Client, credential, _credentialScope);
     }
 
     public string Registry { get; }
@@ -130,7 +132,7 @@ public sealed class RegistryClient
         {
             patch.Content = new StreamingContent(writeContent, size);
             patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            patch.Headers.Authorization = _auth.HeaderFor(scope);
+            patch.Headers.Authorization = AuthorizationFor(location, scope);
             using var response = await Send(patch, ct).ConfigureAwait(false);
             EnsureSuccess(response, $"{Registry}/{repository}@{digest}", "RegistryPushFailed");
             location = Resolve(response.Headers.Location ?? location);
@@ -191,15 +193,21 @@ public sealed class RegistryClient
         {
             var request = make();
             if (request.RequestUri is { IsAbsoluteUri: false } rel) request.RequestUri = new Uri(_transport.BaseUri!, rel);
-            request.Headers.Authorization = _auth.HeaderFor(scope);
+            request.Headers.Authorization = AuthorizationFor(request.RequestUri!, scope);
             var response = await Send(request, ct, completion).ConfigureAwait(false);
+            var registryOrigin = _credentialScope.IsRegistryOrigin(request.RequestUri!);
             request.Dispose();
-            if (response.StatusCode != HttpStatusCode.Unauthorized || attempt > 2) return response;
+            // Only the registry's own 401 is answered with credentials; another host's challenge is its own business.
+            if (response.StatusCode != HttpStatusCode.Unauthorized || attempt > 2 || !registryOrigin) return response;
             var retry = await _auth.RespondAsync(response, scope, ct).ConfigureAwait(false);
             if (!retry) return response;
             response.Dispose();
         }
     }
+
+    /// <summary>The registry's Authorization header, for its own origin only: an upload Location on another host gets none.</summary>
+    private AuthenticationHeaderValue? AuthorizationFor(Uri uri, string scope)
+        => _credentialScope.IsRegistryOrigin(uri) ? _auth.HeaderFor(scope) : null;
 
     private async Task<HttpResponseMessage> Send(HttpRequestMessage request, CancellationToken ct, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
     {
@@ -265,6 +273,7 @@ public sealed class RegistryClient
     {
         if (response.IsSuccessStatusCode) return;
         var code = (int)response.StatusCode;
+        if (response.StatusCode == HttpStatusCode.Unauthorized && _auth.Withheld is { } withheld) throw withheld;
         throw response.StatusCode switch
         {
             HttpStatusCode.Unauthorized => new VmToolsException("RegistryUnauthorized", FailureKind.AuthenticationFailed,

@@ -11,6 +11,22 @@ public sealed record RegistryClientOptions
     /// <summary>Caller names this registry insecure: plain HTTP allowed and TLS not verified. Loopback registries may use HTTP without it.</summary>
     public bool Insecure { get; init; }
 
+    /// <summary>
+    /// Lets Basic credentials cross plain HTTP to a non-loopback registry (or its token service) reached with
+    /// <see cref="Insecure"/>; without it such a registry's password challenge fails with RegistryCredentialsOverHttp.
+    /// </summary>
+    public bool AllowCredentialsOverHttp { get; init; }
+
+    /// <summary>
+    /// Token realm hosts (as a registry's Bearer challenge names them) that may receive the credential although
+    /// they are outside the registry's own domain. Default: VMTOOLS_TRUSTED_TOKEN_REALMS (comma- or space-separated).
+    /// </summary>
+    public IReadOnlyList<string> TrustedTokenRealms { get; init; } = DefaultTrustedTokenRealms();
+
+    public static IReadOnlyList<string> DefaultTrustedTokenRealms(Func<string, string?>? getEnv = null)
+        => ((getEnv ?? Environment.GetEnvironmentVariable)("VMTOOLS_TRUSTED_TOKEN_REALMS") ?? string.Empty)
+            .Split(new[] { ',', ' ' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>Folders laid out like /etc/containers/certs.d: <c>&lt;dir&gt;/&lt;host[:port]&gt;/*.crt</c> are extra trusted CAs for that registry.</summary>
     public IReadOnlyList<string> CertificateDirectories { get; init; } = DefaultCertificateDirectories();
 

@@ -26,6 +26,14 @@ public sealed class StateDb : IDisposable
     public static StateDb Open(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        // The database names VMs, volumes and paths to their keys: 0600. SQLite gives -wal and -shm the
+        // database file's mode, so creating the file first (SQLite takes an empty file as a new database) covers all three.
+        Host.PrivateFiles.Precreate(path);
+        foreach (var sidecar in new[] { path + "-wal", path + "-shm" })
+        {
+            if (File.Exists(sidecar)) Host.PrivateFiles.Restrict(sidecar);
+        }
+
         var cs = new SqliteConnectionStringBuilder
         {
             DataSource = path,

@@ -37,9 +37,15 @@ public sealed record VmToolsPaths(string StateDirectory, string CacheDirectory, 
         return new VmToolsPaths(state, cache, runtime);
     }
 
+    /// <summary>Creates the folders; state (database, VM directories with their keys and consoles) and runtime are 0700, the image cache is not secret.</summary>
     public VmToolsPaths EnsureCreated()
     {
-        foreach (var d in new[] { StateDirectory, CacheDirectory, RuntimeDirectory, ImageStoreDirectory, DownloadDirectory, LockDirectory, VmDirectory })
+        foreach (var d in new[] { StateDirectory, RuntimeDirectory, LockDirectory, VmDirectory })
+        {
+            Host.PrivateFiles.CreateDirectory(d);
+        }
+
+        foreach (var d in new[] { CacheDirectory, ImageStoreDirectory, DownloadDirectory })
         {
             Directory.CreateDirectory(d);
         }

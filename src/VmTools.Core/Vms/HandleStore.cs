@@ -18,7 +18,7 @@ public static class HandleStore
 
     public static void Set(FlightVm vm, VmHandles handles)
     {
-        Directory.CreateDirectory(vm.Directory);
+        PrivateFiles.CreateDirectory(vm.Directory);
         AtomicFile.WriteAllText(vm.HandlesPath, JsonSerializer.Serialize(handles, Json));
         Cache[vm.Id] = handles;
     }

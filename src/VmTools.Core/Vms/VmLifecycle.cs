@@ -121,14 +121,14 @@ public sealed class VmLifecycle
         var handles = new VmHandles { BootId = BootId.Current, QmpSocket = vm.QmpSocketPath };
         try
         {
-            Directory.CreateDirectory(vm.Directory);
+            PrivateFiles.PrepareVmDirectory(vm.Directory, vm.ConsoleLogPath);
             if (vm.DiskMode == VmDiskMode.Overlay)
             {
                 await OverlayDisk.CreateAsync(_runner, vm.ImagePath, vm.OverlayPath, ct).ConfigureAwait(false);
             }
             else
             {
-                using (var cow = new FileStream(vm.OverlayPath, FileMode.CreateNew))
+                using (var cow = PrivateFiles.Open(vm.OverlayPath))
                 {
                     cow.SetLength(new FileInfo(vm.ImagePath).Length);
                 }

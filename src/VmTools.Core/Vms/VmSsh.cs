@@ -11,6 +11,7 @@ public static class VmSsh
 {
     public static CommandSpec Command(FlightVm vm, string command, string user, string? keyPath, int connectTimeoutSeconds)
     {
+        ValidateUser(user);
         if (vm.SshPort is not { } port)
         {
             throw new VmToolsException("VmSshUnavailable", FailureKind.InvalidOperation, $"VM '{vm.Name}' has no forwarded SSH port (network {vm.Network}); Invoke-FlightVmCommand needs -Network User.") { Target = vm.Name };
@@ -23,8 +24,24 @@ public static class VmSsh
             "-o", "ConnectTimeout=" + connectTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", "LogLevel=ERROR",
         };
         if (keyPath is not null) args.AddRange(new[] { "-i", keyPath, "-o", "IdentitiesOnly=yes" });
-        args.AddRange(new[] { user + "@127.0.0.1", "--", command });
+        // "--" before the destination: nothing after it is read as an ssh option.
+        args.AddRange(new[] { "--", user + "@127.0.0.1", command });
         return new CommandSpec("ssh", args);
+    }
+
+    /// <summary>
+    /// Refuses a user ssh could read as something else: "-oProxyCommand=…" is an option (a command run on the
+    /// host), '@' or whitespace would change the destination. Throws <c>VmSshUserInvalid</c>.
+    /// </summary>
+    public static string ValidateUser(string user)
+    {
+        if (string.IsNullOrEmpty(user) || user.StartsWith('-') || user.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c == '@'))
+        {
+            throw new VmToolsException("VmSshUserInvalid", FailureKind.InvalidArgument,
+                "The SSH user must be a plain user name: not empty, not starting with '-', without whitespace or '@'.") { Target = user };
+        }
+
+        return user;
     }
 
     public static async Task<VmCommandResult> RunAsync(ICommandRunner runner, FlightVm vm, string command, string user, string? keyPath, CancellationToken ct)

@@ -52,7 +52,8 @@ public sealed class VolumeTransfer
         try
         {
             VolumeSendResult result;
-            await using (var file = AtomicFile.Create(temp, null))
+            // A stream holds the volume's whole content: private, like the volume itself.
+            await using (var file = AtomicFile.Create(temp, PrivateFiles.FileMode))
             {
                 result = await SendAsync(snapshotId, haves, file, progress, cancellationToken).ConfigureAwait(false);
                 file.Flush(flushToDisk: true);

@@ -31,6 +31,7 @@ public sealed class InvokeFlightVmCommandCommand : VmToolsCmdlet
     {
         using var db = OpenState();
         var store = new VmStore(db, Paths);
+        Guard(() => VmSsh.ValidateUser(User));
         var key = KeyPath is null ? null : ResolvePath(KeyPath);
         if (key is not null && !File.Exists(key)) ThrowArgumentError("VmSshKeyNotFound", $"The key file '{key}' does not exist.", key);
         foreach (var name in Name)

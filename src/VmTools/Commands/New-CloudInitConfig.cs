@@ -77,6 +77,10 @@ public sealed class NewCloudInitConfigCommand : VmToolsCmdlet
     [Parameter]
     public string? OutputDirectory { get; set; }
 
+    /// <summary>Writes the seed files into an output directory holding other entries; those entries are kept, only seed files are replaced.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     protected override void EndProcessing()
     {
         var configDir = ConfigDirectory ?? (Environment.GetEnvironmentVariable("VM_CONFIG_DIR") is { Length: > 0 } fromEnv ? fromEnv : null);
@@ -115,11 +119,11 @@ public sealed class NewCloudInitConfigCommand : VmToolsCmdlet
         var output = OutputDirectory ?? (Environment.GetEnvironmentVariable("CLOUD_INIT_DIR") is { Length: > 0 } d ? d : null);
         if (output is not null)
         {
-            var target = ResolvePath(output);
-            if (ShouldProcess(target, "Write cloud-init seed directory"))
+            var plan = Build(() => SeedDirectory.Plan(ResolvePath(output), Force.IsPresent));
+            if (ShouldProcess(plan.Path, plan.Action))
             {
-                var written = Build(() => NoCloudSeed.WriteDirectory(config, target));
-                WriteVerbose($"Wrote {written.Count} files to {target}.");
+                var written = Build(() => NoCloudSeed.WriteDirectory(config, plan));
+                WriteVerbose($"Wrote {written.Count} files to {plan.Path}.");
             }
         }
 

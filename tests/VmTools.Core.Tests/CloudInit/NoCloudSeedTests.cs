@@ -140,7 +140,7 @@ public sealed class NoCloudSeedTests : IDisposable
         var tree = IsoReaders.Tree(seed);
         Assert.Equal(new[]
         {
-            "flightctl-config", "flightctl-config/ca.pem", "flightctl-config/certs", "flightctl-config/certs/client-enrollment.crt",
+            ".vmtools-seed", "flightctl-config", "flightctl-config/ca.pem", "flightctl-config/certs", "flightctl-config/certs/client-enrollment.crt",
             "flightctl-config/certs/client-enrollment.key", "flightctl-config/config.yaml", "flightctl-config/packages",
             "flightctl-config/packages/flightctl-agent-0.9.0-1.x86_64.rpm", "flightctl-config/registry.conf", "flightctl-config/setup.sh",
             "meta-data", "network-config", "user-data",
@@ -161,7 +161,7 @@ public sealed class NoCloudSeedTests : IDisposable
         var seed = _temp.Combine("seed");
         NoCloudSeed.WriteDirectory(FullConfig(), seed);
         NoCloudSeed.WriteDirectory(CloudInitConfig.Create(new CloudInitInputs { Hostname = "plain" }), seed);
-        Assert.Equal(new[] { "meta-data", "network-config", "user-data" }, IsoReaders.Tree(seed).Keys);
+        Assert.Equal(new[] { ".vmtools-seed", "meta-data", "network-config", "user-data" }, IsoReaders.Tree(seed).Keys);
     }
 
     [Fact]
@@ -276,9 +276,12 @@ public sealed class NoCloudSeedTests : IDisposable
     [Fact]
     public void RegistryWithCredentials_IsCloudInitRegistryAddressInvalid()
     {
-        var e = Assert.Throws<VmToolsException>(() => CloudInitConfig.Create(new CloudInitInputs { ConfigDirectory = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path), RegistryAddress = "https://user:pw@host" }));
+        var e = Assert.Throws<VmToolsException>(() => CloudInitConfig.Create(new CloudInitInputs { ConfigDirectory = CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path), RegistryAddress = "https://user:hunter2-pw@host" }));
         Assert.Equal("CloudInitRegistryAddressInvalid", e.ErrorId);
-        Assert.DoesNotContain("pw@", e.Message.Replace("'https://user:pw@host'", string.Empty));
+        // On the raw message and target: the address is shown with its user information masked, never the password.
+        Assert.DoesNotContain("hunter2-pw", e.Message);
+        Assert.DoesNotContain("hunter2-pw", (string)e.Target!);
+        Assert.Contains("'https://***@host'", e.Message);
     }
 
     [Fact]

@@ -25,6 +25,28 @@ public sealed class ImageReferenceTests
     public void Parse_Invalid_FailsWithImageReferenceInvalid(string text)
         => Assert.Equal("ImageReferenceInvalid", Assert.Throws<VmToolsException>(() => ImageReference.Parse(text)).ErrorId);
 
+    [Theory]
+    [InlineData("https://ci:hunter2-pw@quay.io/org/img")]
+    [InlineData("ci:hunter2-pw@quay.io/org/img")]
+    [InlineData("ci:hunter2@pw@quay.io/org/img")]
+    public void Parse_AddressWithUserInfo_IsRefused_AndTheSecretIsInNeitherMessageNorTarget(string text)
+    {
+        var e = Assert.Throws<VmToolsException>(() => ImageReference.Parse(text));
+        Assert.Equal("ImageReferenceInvalid", e.ErrorId);
+        Assert.DoesNotContain("hunter2", e.Message);
+        Assert.DoesNotContain("hunter2", (string)e.Target!);
+        Assert.Contains("***@quay.io/org/img", e.Message);
+    }
+
+    [Theory]
+    [InlineData("https://u:p@h:5000/x", "https://***@h:5000/x")]
+    [InlineData("u@h/x", "***@h/x")]
+    [InlineData("quay.io/org/img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", null)]
+    [InlineData("alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", null)]
+    [InlineData("host:5000/a/b", null)]
+    public void UserInfo_IsMasked_DigestsAreNot(string text, string? shown)
+        => Assert.Equal(shown ?? text, UserInfo.Redact(text));
+
     [Fact]
     public void Loopback_IsRecognised()
     {

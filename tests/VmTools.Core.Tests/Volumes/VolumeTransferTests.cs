@@ -251,6 +251,9 @@ public sealed class VolumeTransferTests(ZfsFuseDaemon daemon)
         Assert.Equal(file, result.Path);
         Assert.Equal(new FileInfo(file).Length, result.BytesSent);
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(file)!));
+        // The stream is the volume's whole content: as private as the volume (under the usual umask 022 an
+        // ordinary create would be 0644; the umask-000 cases live in PrivateFilesTests, which cannot share zfs's collection).
+        Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(file) & (UnixFileMode)0x1FF);
 
         // The file is a plain zfs stream: zfs receive itself accepts it.
         var direct = store.GetPool(VolumePool.DefaultName).PoolName + "/data/direct";

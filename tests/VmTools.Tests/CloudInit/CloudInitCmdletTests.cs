@@ -75,6 +75,61 @@ public sealed class CloudInitCmdletTests : IDisposable
     }
 
     [Fact]
+    public void OutputDirectoryDot_InAFolderWithUserFiles_IsRefused_AndEveryFileSurvives()
+    {
+        File.WriteAllText(_temp.Combine("thesis.txt"), "four years\n");
+        Directory.CreateDirectory(_temp.Combine("src"));
+        File.WriteAllText(_temp.Combine("src", "main.c"), "int main;\n");
+        var e = _ps.ExpectError("New-CloudInitConfig -Hostname x -OutputDirectory .");
+        Assert.Equal("CloudInitOutputNotEmpty,VmTools.Commands.NewCloudInitConfigCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category);
+        Assert.Equal(_temp.Path, e.TargetObject);
+        Assert.Contains("src, thesis.txt", e.Exception.Message);
+        Assert.Equal(new[] { "src", "thesis.txt" }, Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal("four years\n", File.ReadAllText(_temp.Combine("thesis.txt")));
+        Assert.Equal("int main;\n", File.ReadAllText(_temp.Combine("src", "main.c")));
+    }
+
+    [Fact]
+    public void CloudInitDirPointingAtANonEmptyFolder_IsRefused_AndTheFolderIsUntouched()
+    {
+        var home = _temp.Combine("home");
+        Directory.CreateDirectory(home);
+        File.WriteAllText(Path.Combine(home, ".profile"), "PATH=$PATH\n");
+        _ps.SetEnv("CLOUD_INIT_DIR", home);
+        var e = _ps.ExpectError("New-CloudInitConfig -Hostname x");
+        Assert.Equal("CloudInitOutputNotEmpty,VmTools.Commands.NewCloudInitConfigCommand", e.FullyQualifiedErrorId);
+        Assert.Contains(".profile", e.Exception.Message);
+        Assert.Equal(new[] { ".profile" }, Directory.GetFileSystemEntries(home).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Force_WritesSeedFilesBesideUnrelatedFiles_WhichSurvive_AndShouldProcessNamesThem()
+    {
+        File.WriteAllText(_temp.Combine("thesis.txt"), "four years\n");
+        File.WriteAllText(_temp.Combine("meta-data"), "instance-id: hand-made\n");
+        var r = _ps.Run("New-CloudInitConfig -Hostname forced -OutputDirectory . -Force -Verbose | Out-Null");
+        Assert.Empty(r.Errors);
+        Assert.Contains(r.Verbose, v => v.Contains("Replace cloud-init seed files meta-data (keeping 1 other entries: thesis.txt)", StringComparison.Ordinal)
+                                        && v.Contains(_temp.Path, StringComparison.Ordinal));
+        Assert.Equal("four years\n", File.ReadAllText(_temp.Combine("thesis.txt")));
+        Assert.Contains("\"forced\"", File.ReadAllText(_temp.Combine("meta-data")));
+    }
+
+    [Fact]
+    public void PriorSeed_IsReplaced_AndEmptyFolder_IsUsed()
+    {
+        Directory.CreateDirectory(_temp.Combine("empty"));
+        _ps.Invoke("New-CloudInitConfig -Hostname first -OutputDirectory empty | Out-Null");
+        var r = _ps.Run("New-CloudInitConfig -Hostname second -OutputDirectory empty -Verbose | Out-Null");
+        Assert.Empty(r.Errors);
+        Assert.Contains(r.Verbose, v => v.Contains("Replace cloud-init seed files meta-data, network-config, user-data", StringComparison.Ordinal));
+        Assert.Contains("\"second\"", File.ReadAllText(_temp.Combine("empty", "meta-data")));
+        Assert.Equal(new[] { ".vmtools-seed", "meta-data", "network-config", "user-data" },
+            Directory.GetFileSystemEntries(_temp.Combine("empty")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void ExistingImage_NeedsForce()
     {
         File.WriteAllText(_temp.Combine("seed.iso"), "old");

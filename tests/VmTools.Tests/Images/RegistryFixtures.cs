@@ -19,7 +19,7 @@ public sealed class CacheSession : IDisposable
     {
         Home = new TempDirectory("vmtools-home");
         Work = new TempDirectory("vmtools-work");
-        var all = new Dictionary<string, string?> { ["VMTOOLS_HOME"] = Home.Path, ["REGISTRY_CACHE"] = null, ["QCOW2_CACHE_TAG"] = null, ["VMTOOLS_CERTS_D"] = null, ["REGISTRY_AUTH_FILE"] = null };
+        var all = new Dictionary<string, string?> { ["VMTOOLS_HOME"] = Home.Path, ["REGISTRY_CACHE"] = null, ["QCOW2_CACHE_TAG"] = null, ["VMTOOLS_CERTS_D"] = null, ["REGISTRY_AUTH_FILE"] = null, ["VMTOOLS_TRUSTED_TOKEN_REALMS"] = null };
         if (env is not null) foreach (var (k, v) in env) all[k] = v;
         Ps = new PowerShellHost(all);
         Ps.SetLocation(Work.Path);

@@ -153,6 +153,7 @@ public sealed class FlightVmCmdletTests
         Assert.Equal("VmDmSnapshotNeedsRaw,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -DiskMode DmSnapshot", s.BaseImage));
         Assert.Equal("ParameterArgumentValidationError,VmTools.Commands.StartFlightVmCommand", Fails("param($b) Start-FlightVm -ImagePath $b -Name 'bad name'", s.BaseImage));
         Assert.Equal("VmNotFound,VmTools.Commands.StopFlightVmCommand", Fails("Stop-FlightVm ghost"));
+        Assert.Equal("VmSshUserInvalid,VmTools.Commands.InvokeFlightVmCommandCommand", Fails("Invoke-FlightVmCommand ghost 'true' -User '-oProxyCommand=touch /tmp/x'"));
         Assert.Equal("VmNotFound,VmTools.Commands.RemoveFlightVmCommand", Fails("Remove-FlightVm ghost"));
         Assert.Equal("VmNotFound,VmTools.Commands.GetVmHandlesCommand", Fails("Get-VmHandles ghost"));
         Assert.Equal("VmNotFound,VmTools.Commands.WaitFlightVmCommand", Fails("Wait-FlightVm ghost -ReadyPattern x"));

@@ -63,7 +63,8 @@ public sealed class IsoContent
     /// Adds everything under <paramref name="sourceDirectory"/> below <paramref name="isoPrefix"/>.
     /// Symbolic links are followed only while they stay inside the source directory.
     /// </summary>
-    public IsoContent AddTree(string sourceDirectory, string isoPrefix = "")
+    /// <param name="skip">Relative paths (as on the image, '/'-separated) left off the image, with everything below them.</param>
+    public IsoContent AddTree(string sourceDirectory, string isoPrefix = "", Func<string, bool>? skip = null)
     {
         var root = new DirectoryInfo(sourceDirectory);
         if (!root.Exists)
@@ -75,14 +76,16 @@ public sealed class IsoContent
         var rootFull = Path.GetFullPath(root.FullName).TrimEnd('/');
         var rootReal = RealPath(rootFull);
         if (isoPrefix.Trim('/').Length > 0) AddDirectory(isoPrefix, ModeOf(rootFull, DefaultDirectoryMode));
-        AddTreeBelow(rootReal, rootFull, isoPrefix.Trim('/'));
+        AddTreeBelow(rootReal, rootFull, isoPrefix.Trim('/'), "", skip ?? (_ => false));
         return this;
     }
 
-    private void AddTreeBelow(string rootReal, string directory, string isoDirectory)
+    private void AddTreeBelow(string rootReal, string directory, string isoDirectory, string relativeDirectory, Func<string, bool> skip)
     {
         foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
         {
+            var relative = relativeDirectory.Length == 0 ? entry.Name : relativeDirectory + "/" + entry.Name;
+            if (skip(relative)) continue;
             var isoPath = isoDirectory.Length == 0 ? entry.Name : isoDirectory + "/" + entry.Name;
             var target = entry.FullName;
             if (entry.LinkTarget is not null)
@@ -98,7 +101,7 @@ public sealed class IsoContent
             if (Directory.Exists(target))
             {
                 AddDirectory(isoPath, ModeOf(target, DefaultDirectoryMode));
-                AddTreeBelow(rootReal, entry.FullName, isoPath);
+                AddTreeBelow(rootReal, entry.FullName, isoPath, relative, skip);
             }
             else if (File.Exists(target))
             {
