@@ -409,7 +409,8 @@ function Invoke-Pwsh {
     $psi.UseShellExecute = $false; $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
     foreach ($a in $pwsh | Select-Object -Skip 1) { $psi.ArgumentList.Add($a) }
     foreach ($a in '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$psd1'; $Command") { $psi.ArgumentList.Add($a) }
-    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = $Environment[$k] }
+    # A null or empty value removes the variable: the step sees it unset.
+    foreach ($k in $Environment.Keys) { if ($Environment[$k]) { $psi.Environment[$k] = $Environment[$k] } else { $null = $psi.Environment.Remove($k) } }
     $p = [Diagnostics.Process]::Start($psi)
     $stdout = $p.StandardOutput.ReadToEndAsync(); $stderr = $p.StandardError.ReadToEndAsync()
     $p.WaitForExit()
