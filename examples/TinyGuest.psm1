@@ -178,7 +178,7 @@ function Get-ModuleDependency([string] $KoPath) {
     $at = $text.IndexOf("`0depends=", [StringComparison]::Ordinal)
     if ($at -lt 0) { return @() }
     $start = $at + "`0depends=".Length
-    $list = $text.Substring($start, $text.IndexOf("`0", $start) - $start)
+    $list = $text.Substring($start, $text.IndexOf([char] 0, $start) - $start)   # a char search: culture-aware string search ignores NUL
     @($list -split ',' | Where-Object { $_ })
 }
 

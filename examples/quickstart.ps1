@@ -83,7 +83,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in `$(cat /lib/modules/load-order); do insmod `$m 2>/dev/null; done
-sleep 0.5
+sleep 1
 mkdir -p /base /seed
 if mount -t ext4 -o ro /dev/vda /base 2>/dev/null; then echo "quickstart: base image mounted: `$(cat /base/etc/motd)"; fi
 if mount -t iso9660 -o ro /dev/sr0 /seed 2>/dev/null; then echo "quickstart: seed says `$(grep local-hostname /seed/meta-data)"; fi
@@ -94,7 +94,7 @@ echo $ReadyMarker
 while true; do sleep 3600; done
 "@
         $null = New-BusyboxInitramfs -Path "$root/boot/initrd.img-$($kernel.Version)" -InitScript $init -Kernel $kernel `
-            -Module virtio_pci, virtio_blk, ext4, ata_piix, sr_mod, isofs, button, evdev
+            -Module virtio_pci, virtio_blk, crc32c_generic, ext4, ata_piix, sr_mod, isofs, button, evdev
         $tarball = Join-Path $work 'rootfs.tar'
         & tar -C $root -cf $tarball .
         if ($LASTEXITCODE) { throw "tar failed ($LASTEXITCODE)" }
