@@ -185,7 +185,6 @@ events_logger = "file"
     Set-Content (Join-Path $root 'service.pid') $process.Id
     $engine = [pscustomobject]@{
         UnavailableReason = $null; Root = $root; Socket = $socket; DockerHost = "unix://$socket"; Process = $process
-        GlobalArguments = $global; Environment = $environment
     }
     $answers = Wait-Until { $process.HasExited -or (& curl -s -o /dev/null -w '%{http_code}' --unix-socket $socket http://d/_ping) -eq '200' } ([timespan]::FromSeconds(30))
     if (-not $answers -or $process.HasExited) {
@@ -194,15 +193,6 @@ events_logger = "file"
         throw "podman system service did not answer on unix://${socket}: $log"
     }
     $engine
-}
-
-function Invoke-TestPodman {
-    # The podman CLI against the service's storage and configuration (to cross-check what VmTools left).
-    param([Parameter(Mandatory)] $Engine, [Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
-    $saved = @{}
-    foreach ($k in $Engine.Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $Engine.Environment[$k]) }
-    try { & podman @($Engine.GlobalArguments) @Arguments }
-    finally { foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) } }
 }
 
 function Stop-TestPodman($Engine) {
@@ -422,5 +412,5 @@ function Invoke-Pwsh {
 }
 
 Export-ModuleMember -Function Assert-RealComponent, Import-VmToolsUnderTest, New-TestHome, Test-InCi, Test-IsRoot, Find-Program,
-    Start-TestRegistry, Stop-TestRegistry, Start-TestPodman, Stop-TestPodman, Invoke-TestPodman, Get-TestGuest,
+    Start-TestRegistry, Stop-TestRegistry, Start-TestPodman, Stop-TestPodman, Get-TestGuest,
     Enter-ZfsFuse, Exit-ZfsFuse, New-TestPoolName, Remove-TestPool, Invoke-Pwsh, Get-PwshCommandLine
