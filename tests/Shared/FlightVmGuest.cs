@@ -10,7 +10,7 @@ public static class FlightVmGuest
 {
     public const string ReadyMarker = "FLIGHTVM-GUEST-READY";
     public const string DiskWriteMarker = "GUEST-WROTE-THIS";
-    public const string KernelArgs = "console=ttyS0 panic=-1 quiet";
+    public static readonly string KernelArgs = TestGuest.KernelArgs();
 
     private static readonly object Gate = new();
     private static string? _initrd;

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
+using VmTools.Core.Vms;
 
 namespace VmTools.TestSupport;
 
@@ -130,18 +131,28 @@ public static class TestGuest
     }
 
     /// <summary>
+    /// The accelerator the rig boots with: the core's decision (<see cref="AcceleratorProbe"/>, which
+    /// honours VMTOOLS_ACCELERATOR), so tests run on whatever this host can really run.
+    /// </summary>
+    public static VmAccelerator Accelerator => AcceleratorProbe.Host.Choose(null).Accelerator;
+
+    /// <summary>The rig's kernel command line: console, no reboot loop, quiet, and the core's slow-host arguments (TCG on a busy machine).</summary>
+    public static string KernelArgs(string extra = "")
+        => $"console=ttyS0 panic=-1 quiet {QemuCommandLine.SlowHostKernelArgs} {extra}".Trim();
+
+    /// <summary>
     /// The argv (after the qemu binary) that boots <paramref name="initramfsPath"/> with the test kernel,
     /// serial console to <paramref name="consoleLogPath"/>, no devices unless added, poweroff ends qemu.
     /// </summary>
     public static List<string> BootArguments(string initramfsPath, string consoleLogPath, int memoryMb = 128, string extraKernelArgs = "")
     {
         var kernel = Kernel;
-        return new List<string>
+        return new List<string>(QemuCommandLine.AcceleratorArguments(Accelerator))
         {
-            "-accel", File.Exists("/dev/kvm") ? "kvm" : "tcg", "-cpu", "max", "-m", memoryMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-m", memoryMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "-nodefaults", "-no-reboot", "-display", "none", "-serial", "file:" + consoleLogPath, "-monitor", "none",
             "-kernel", kernel.VmlinuxPath, "-initrd", initramfsPath,
-            "-append", ("console=ttyS0 panic=-1 quiet " + extraKernelArgs).Trim(),
+            "-append", KernelArgs(extraKernelArgs),
         };
     }
 

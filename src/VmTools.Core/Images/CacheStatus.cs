@@ -14,4 +14,10 @@ public enum CacheStatus
 
     /// <summary>Nothing found, nothing built.</summary>
     Miss,
+
+    /// <summary>
+    /// In the registry but not local, and the request allowed no blob bytes (<see cref="FetchRequest.PullAllowed"/>):
+    /// the entry names what a pull would fetch. Get-Qcow2Cache asks ShouldProcess on it, then pulls or stops.
+    /// </summary>
+    WouldPull,
 }

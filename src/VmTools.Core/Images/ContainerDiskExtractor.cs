@@ -1,10 +1,13 @@
 using System.Formats.Tar;
+using VmTools.Core.Host;
 
 namespace VmTools.Core.Images;
 
 /// <summary>
 /// Walks a layer's tar with System.Formats.Tar, refusing entries that escape the root, and takes out
 /// the disk (KubeVirt <c>disk/*.qcow2|img</c> or flightctl <c>qcow2/disk.qcow2</c>) and boot files.
+/// What it writes has fixed names in the work folder, created through <see cref="BeneathRoot"/> so a
+/// symlink planted there is replaced, never written through.
 /// </summary>
 internal static class ContainerDiskExtractor
 {
@@ -20,6 +23,7 @@ internal static class ContainerDiskExtractor
         string? diskEntry = diskAlreadyPlaced;
         long diskSize = diskAlreadyPlaced is null ? 0 : new FileInfo(Path.Combine(workDirectory, ImageStore.DiskFileName)).Length;
         var boot = new List<string>();
+        using var work = BeneathRoot.Open(workDirectory);
         using var reader = new TarReader(tar, leaveOpen: true);
         while (true)
         {
@@ -46,11 +50,11 @@ internal static class ContainerDiskExtractor
             {
                 diskEntry = name;
                 diskSize = entry.Length;
-                await CopyAsync(entry, Path.Combine(workDirectory, ImageStore.DiskFileName), diskBytes, ct).ConfigureAwait(false);
+                await CopyAsync(entry, work, ImageStore.DiskFileName, diskBytes, ct).ConfigureAwait(false);
             }
             else if (LayerEntryPath.BootFileName(name) is { } bootName && entry.Length <= MaxBootFileBytes && !boot.Contains(bootName))
             {
-                await CopyAsync(entry, Path.Combine(workDirectory, bootName), null, ct).ConfigureAwait(false);
+                await CopyAsync(entry, work, bootName, null, ct).ConfigureAwait(false);
                 boot.Add(bootName);
             }
         }
@@ -58,15 +62,19 @@ internal static class ContainerDiskExtractor
         return diskEntry is null ? null : new Result(diskEntry, diskSize, boot);
     }
 
-    private static async Task CopyAsync(TarEntry entry, string target, Action<long>? progress, CancellationToken ct)
+    private static async Task CopyAsync(TarEntry entry, BeneathRoot work, string fileName, Action<long>? progress, CancellationToken ct)
     {
-        await using var output = new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+        using var folder = work.OpenParent(fileName, createMissing: false, out var name);
+        folder.Remove(name);
+        using var output = folder.CreateFile(name, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         if (entry.DataStream is null) return;
         var buffer = new byte[1 << 20];
+        long offset = 0;
         int n;
         while ((n = await entry.DataStream.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
         {
-            await output.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            await RandomAccess.WriteAsync(output, buffer.AsMemory(0, n), offset, ct).ConfigureAwait(false);
+            offset += n;
             progress?.Invoke(n);
         }
     }

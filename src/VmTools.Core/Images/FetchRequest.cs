@@ -10,4 +10,7 @@ public sealed record FetchRequest(ImageReference Repository, IReadOnlyList<strin
     public bool RegistryEnabled { get; init; } = true;
 
     public RegistryClientOptions ClientOptions { get; init; } = new();
+
+    /// <summary>When false, a needed download is not made: the answer is a <see cref="CacheStatus.WouldPull"/> entry (manifests are still read).</summary>
+    public bool PullAllowed { get; init; } = true;
 }

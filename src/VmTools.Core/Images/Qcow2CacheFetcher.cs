@@ -80,6 +80,15 @@ public sealed class Qcow2CacheFetcher
                     return Hit(reference, document.Digest, sameLayer, "Registry", clock);
                 }
 
+                if (!request.PullAllowed)
+                {
+                    return new Qcow2CacheEntry
+                    {
+                        Reference = reference.ToString(), Tag = tag, Digest = document.Digest, LayerDigest = layer.Digest,
+                        Size = layer.Size, Status = CacheStatus.WouldPull, Source = "Registry", Duration = clock.Elapsed,
+                    };
+                }
+
                 using (await DigestLock.AcquireAsync(_paths.LockDirectory, layer.Digest, verbose, ct).ConfigureAwait(false))
                 {
                     if (_store.FindVerified(layer.Digest) is { } joined)
@@ -140,7 +149,7 @@ public sealed class Qcow2CacheFetcher
 
         try
         {
-            Qcow2Header.RequireStandalone(Path.Combine(work, ImageStore.DiskFileName), reference.ToString());
+            Qcow2Header.RequireSelfContained(Path.Combine(work, ImageStore.DiskFileName), reference.ToString());
         }
         catch
         {

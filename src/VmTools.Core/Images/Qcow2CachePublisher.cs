@@ -32,7 +32,7 @@ public sealed class Qcow2CachePublisher
             throw new VmToolsException("ImageSourceNotFound", FailureKind.NotFound, $"'{request.DiskPath}' does not exist. Build a qcow2 first.") { Target = request.DiskPath };
         }
 
-        Qcow2Header.RequireStandalone(request.DiskPath);
+        Qcow2Header.RequireSelfContained(request.DiskPath);
         var layout = ContainerDiskLayout.Plan(request.DiskPath, request.BootFiles, request.Created);
         var layer = await PrepareLayerAsync(layout, request, progress, ct).ConfigureAwait(false);
         try

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 using VmTools.Core.Host;
 
 namespace VmTools.Core.Images;
@@ -7,21 +8,30 @@ namespace VmTools.Core.Images;
 /// <summary>
 /// Unpacks a root filesystem tar (a container export or a rootfs tarball) into a directory that
 /// <c>mkfs.ext4 -d</c> copies verbatim: modes, owners (as root), symlinks, hard links, device nodes,
-/// fifos, xattrs and mtimes. It never follows a symlink while writing, so no entry can land outside
-/// the root, and it refuses entries whose names escape it.
+/// fifos, xattrs and mtimes. Every write goes through <see cref="BeneathRoot"/>: parents are resolved
+/// from the root's fd without following any symlink, entries are created O_EXCL|O_NOFOLLOW and their
+/// metadata set on the entry itself, so an archive can say anything and still write only beneath the
+/// root. Symlinks in the archive are kept as symlinks for the guest and never followed here; an entry
+/// whose path runs through one is refused, as is a hard link to anything but a regular file this
+/// extraction wrote.
 /// </summary>
 public sealed class RootfsExtractor
 {
     private const int BlockSize = 4096;
+    private const string EntryInvalid = "Qcow2ImageRootfsEntryInvalid";
 
     // A container engine leaves these marker files in exports; in a VM they would make systemd and
     // tools believe they run inside a container.
     private static readonly HashSet<string> ContainerMarkers = new(StringComparer.Ordinal) { ".dockerenv", "run/.containerenv" };
 
+    // While unpacking, directories stay private and writable; their recorded modes come at the end.
+    private const UnixFileMode StagingDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
     private readonly string _root;
     private readonly bool _preserveOwnership;
-    private readonly HashSet<string> _knownDirectories = new(StringComparer.Ordinal) { string.Empty };
     private readonly Dictionary<string, TarEntry> _directoryMetadata = new(StringComparer.Ordinal);
+    // Regular files this extraction created (filesystem, inode): the only things a hard link may name.
+    private readonly HashSet<(ulong FileSystem, ulong Inode)> _extractedFiles = new();
     private readonly List<string> _notes = new();
     private long _allocatedBytes;
     private long _contentBytes;
@@ -33,12 +43,13 @@ public sealed class RootfsExtractor
     {
         _root = Path.GetFullPath(root);
         _preserveOwnership = preserveOwnership ?? UnixFileSystem.IsRoot;
-        Directory.CreateDirectory(_root);
+        Directory.CreateDirectory(_root, StagingDirectoryMode);
     }
 
     /// <summary>Reads <paramref name="tar"/> to its end and writes every entry under the root.</summary>
     public async Task<RootfsSummary> ExtractAsync(Stream tar, CancellationToken cancellationToken)
     {
+        using var root = BeneathRoot.Open(_root);
         var reader = new TarReader(tar, leaveOpen: true);
         await using (reader.ConfigureAwait(false))
         {
@@ -57,25 +68,32 @@ public sealed class RootfsExtractor
 
                 if (entry is null) break;
                 cancellationToken.ThrowIfCancellationRequested();
-                await WriteEntryAsync(entry, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await WriteEntryAsync(root, entry, cancellationToken).ConfigureAwait(false);
+                }
+                catch (PathNotBeneathRootException e)
+                {
+                    throw Invalid(entry.Name, e.Reason + "; nothing is written through or outside the root", e);
+                }
             }
         }
 
-        ApplyDirectoryMetadata();
+        ApplyDirectoryMetadata(root);
         if (_skippedDevices > 0) _notes.Add($"{_skippedDevices} device node(s) were skipped: creating them needs root.");
         if (_ownershipFailures > 0) _notes.Add($"{_ownershipFailures} file owner(s) could not be set.");
         if (!_preserveOwnership) _notes.Add("Not running as root: files in the image belong to the current user instead of their recorded owners.");
         return new RootfsSummary(_root, _entries, _contentBytes, _allocatedBytes, _preserveOwnership && _ownershipFailures == 0, _notes.ToArray());
     }
 
-    private async Task WriteEntryAsync(TarEntry entry, CancellationToken ct)
+    private async Task WriteEntryAsync(BeneathRoot root, TarEntry entry, CancellationToken ct)
     {
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes or TarEntryType.LongLink or TarEntryType.LongPath)
         {
             return;
         }
 
-        var relative = LayerEntryPath.Normalize(entry.Name);
+        var relative = Normalize(entry.Name, entry.Name, "it climbs out of the root with '..'");
         if (ContainerMarkers.Contains(relative)) return;
         if (relative.Length == 0)
         {
@@ -83,66 +101,61 @@ public sealed class RootfsExtractor
             return;
         }
 
-        EnsureParentDirectories(relative, entry.Name);
-        var target = Path.Combine(_root, relative);
+        using var parent = root.OpenParent(relative, createMissing: true, out var name);
+        var existing = parent.Stat(name);
         _entries++;
         switch (entry.EntryType)
         {
             case TarEntryType.Directory:
-                if (!IsRealDirectory(target))
+                if (existing is not { IsDirectory: true })
                 {
-                    RemoveExisting(target);
-                    Directory.CreateDirectory(target);
+                    if (existing is not null) parent.Remove(name);
+                    parent.MakeDirectory(name, StagingDirectoryMode);
                 }
 
-                _knownDirectories.Add(relative);
                 _directoryMetadata[relative] = entry;
                 _allocatedBytes += BlockSize;
                 break;
 
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                RemoveExisting(target);
-                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite };
-                var file = new FileStream(target, options);
-                await using (file.ConfigureAwait(false))
+                if (existing is not null) parent.Remove(name);
+                using (var file = parent.CreateFile(name, UnixFileMode.UserRead | UnixFileMode.UserWrite))
                 {
-                    if (entry.DataStream is { } data) await data.CopyToAsync(file, 1 << 20, ct).ConfigureAwait(false);
+                    if (entry.DataStream is { } data) await CopyAsync(data, file, ct).ConfigureAwait(false);
+                    ApplyMetadata(file, entry);
+                    if (UnixFileSystem.StatAt(file, string.Empty, out var created) == 0) _extractedFiles.Add((created.FileSystem, created.Inode));
                 }
 
                 _contentBytes += entry.Length;
                 _allocatedBytes += RoundUp(entry.Length);
-                ApplyMetadata(target, entry, isLink: false);
                 break;
 
             case TarEntryType.SymbolicLink:
-                RemoveExisting(target);
-                File.CreateSymbolicLink(target, entry.LinkName);
+                if (existing is not null) parent.Remove(name);
+                parent.MakeSymlink(name, entry.LinkName);
                 // Short targets live in the inode itself; longer ones take a block.
                 if (Encoding.UTF8.GetByteCount(entry.LinkName) >= 60) _allocatedBytes += BlockSize;
-                ApplyMetadata(target, entry, isLink: true);
+                SetOwner(parent, name, entry);
+                parent.SetTimes(name, entry.ModificationTime);
                 break;
 
             case TarEntryType.HardLink:
-                var linked = LayerEntryPath.Normalize(entry.LinkName);
-                EnsureParentDirectories(linked, entry.LinkName);
-                var existing = Path.Combine(_root, linked);
-                RemoveExisting(target);
-                var rc = UnixFileSystem.TryHardLink(existing, target);
-                if (rc != 0)
-                {
-                    throw new VmToolsException("RootfsArchiveInvalid", FailureKind.InvalidData,
-                        $"Hard link '{entry.Name}' -> '{entry.LinkName}' cannot be made (errno {rc}): its target is not an earlier entry of the archive.") { Target = entry.Name };
-                }
-
+                WriteHardLink(root, parent, name, existing, relative, entry);
                 break;
 
-            case TarEntryType.CharacterDevice or TarEntryType.BlockDevice:
-                RemoveExisting(target);
-                var mode = entry.Mode & (UnixFileMode)0xfff;
+            case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
+                // Made inside the private staging root only (mkfs.ext4 -d copies them into the image);
+                // never anywhere else on the host.
+                if (existing is not null) parent.Remove(name);
                 var (major, minor) = entry is PosixTarEntry posix ? (posix.DeviceMajor, posix.DeviceMinor) : (0, 0);
-                var made = entry.EntryType == TarEntryType.CharacterDevice
-                    ? UnixFileSystem.TryMakeCharacterDevice(target, mode, major, minor)
-                    : UnixFileSystem.TryMakeBlockDevice(target, mode, major, minor);
+                var type = entry.EntryType switch
+                {
+                    TarEntryType.CharacterDevice => UnixFileSystem.S_IFCHR,
+                    TarEntryType.BlockDevice => UnixFileSystem.S_IFBLK,
+                    _ => UnixFileSystem.S_IFIFO,
+                };
+                var mode = entry.Mode & (UnixFileMode)0xfff;
+                var made = parent.TryMakeNode(name, type, mode, major, minor);
                 if (made != 0)
                 {
                     // Without root (EPERM) the node is left out; udev/devtmpfs recreate /dev at boot anyway.
@@ -151,12 +164,9 @@ public sealed class RootfsExtractor
                     break;
                 }
 
-                ApplyMetadata(target, entry, isLink: false);
-                break;
-
-            case TarEntryType.Fifo:
-                RemoveExisting(target);
-                if (UnixFileSystem.TryMakeFifo(target, entry.Mode & (UnixFileMode)0xfff) == 0) ApplyMetadata(target, entry, isLink: false);
+                SetOwner(parent, name, entry);
+                parent.SetSpecialFileMode(name, mode);
+                parent.SetTimes(name, entry.ModificationTime);
                 break;
 
             default:
@@ -167,70 +177,74 @@ public sealed class RootfsExtractor
     }
 
     /// <summary>
-    /// Creates missing parents as plain directories and refuses a path through a symlink: following
-    /// one (e.g. etc -> /etc) would write into the host.
+    /// A hard link may only name a regular file this extraction already wrote beneath the root: not a
+    /// directory, a symlink, a device, nor anything reached through a symlink or from outside.
     /// </summary>
-    private void EnsureParentDirectories(string relative, string entryName)
+    private void WriteHardLink(BeneathRoot root, BeneathDirectory parent, string name, UnixFileSystem.EntryStat? existing, string relative, TarEntry entry)
     {
-        var slash = relative.LastIndexOf('/');
-        if (slash < 0) return;
-        var parent = relative[..slash];
-        if (_knownDirectories.Contains(parent)) return;
-        var segments = parent.Split('/');
-        var current = string.Empty;
-        foreach (var segment in segments)
+        var linked = Normalize(entry.LinkName, entry.Name, $"it is a hard link to '{entry.LinkName}', which climbs out of the root with '..'");
+        if (linked.Length == 0 || linked == relative)
         {
-            current = current.Length == 0 ? segment : current + "/" + segment;
-            if (_knownDirectories.Contains(current)) continue;
-            var full = Path.Combine(_root, current);
-            var info = new FileInfo(full);
-            if (info.LinkTarget is not null)
+            throw Invalid(entry.Name, $"it is a hard link to '{entry.LinkName}', which is not a file");
+        }
+
+        BeneathDirectory source;
+        string sourceName;
+        try
+        {
+            source = root.OpenParent(linked, createMissing: false, out sourceName);
+        }
+        catch (PathNotBeneathRootException e)
+        {
+            throw Invalid(entry.Name, $"it is a hard link to '{entry.LinkName}', which is not a regular file written earlier by this archive ({e.Reason})", e);
+        }
+
+        using (source)
+        {
+            var target = source.Stat(sourceName);
+            if (target is not { IsRegularFile: true } file || !_extractedFiles.Contains((file.FileSystem, file.Inode)))
             {
-                throw new VmToolsException("RootfsEntryThroughSymlink", FailureKind.SecurityError,
-                    $"Archive entry '{entryName}' passes through the symbolic link '/{current}'; refusing to follow it.") { Target = entryName };
+                throw Invalid(entry.Name, $"it is a hard link to '{entry.LinkName}', which is not a regular file written earlier by this archive");
             }
 
-            if (!Directory.Exists(full))
-            {
-                if (info.Exists) info.Delete();
-                Directory.CreateDirectory(full);
-            }
-
-            _knownDirectories.Add(current);
+            if (existing is not null) parent.Remove(name);
+            parent.HardLink(source, sourceName, name);
         }
     }
 
-    private static bool IsRealDirectory(string path)
+    private static async Task CopyAsync(Stream data, SafeFileHandle file, CancellationToken ct)
     {
-        var info = new DirectoryInfo(path);
-        return info.Exists && info.LinkTarget is null;
-    }
-
-    /// <summary>Later entries replace earlier ones of the same name, as layer extraction does.</summary>
-    private static void RemoveExisting(string path)
-    {
-        var info = new FileInfo(path);
-        if (info.LinkTarget is not null || info.Exists)
+        var buffer = new byte[1 << 20];
+        long offset = 0;
+        int n;
+        while ((n = await data.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
         {
-            info.Delete();
-        }
-        else if (Directory.Exists(path))
-        {
-            Directory.Delete(path, recursive: true);
+            await RandomAccess.WriteAsync(file, buffer.AsMemory(0, n), offset, ct).ConfigureAwait(false);
+            offset += n;
         }
     }
 
-    private void ApplyMetadata(string path, TarEntry entry, bool isLink)
+    /// <summary>Owner, xattrs, mode and time on the entry's own fd: chown first (it clears set-id bits and capabilities).</summary>
+    private void ApplyMetadata(SafeFileHandle fd, TarEntry entry)
     {
-        if (_preserveOwnership && UnixFileSystem.TryChangeOwner(path, entry.Uid, entry.Gid) != 0) _ownershipFailures++;
-        if (entry is PaxTarEntry pax) ApplyExtendedAttributes(path, pax);
-        if (isLink) return;
-        // After chown, which clears set-id bits.
-        File.SetUnixFileMode(path, entry.Mode & (UnixFileMode)0xfff);
-        File.SetLastWriteTimeUtc(path, entry.ModificationTime.UtcDateTime);
+        if (_preserveOwnership && UnixFileSystem.ChangeOwner(fd, entry.Uid, entry.Gid) != 0) _ownershipFailures++;
+        if (entry is PaxTarEntry pax) ApplyExtendedAttributes(fd, pax);
+        var rc = UnixFileSystem.ChangeMode(fd, (uint)(entry.Mode & (UnixFileMode)0xfff));
+        if (rc == 0) rc = UnixFileSystem.SetTimes(fd, entry.ModificationTime);
+        if (rc != 0) throw new IOException($"Setting the mode or time of '{entry.Name}' failed (errno {rc}).");
     }
 
-    private void ApplyExtendedAttributes(string path, PaxTarEntry entry)
+    /// <summary>Owner of a symlink, device node or fifo, set without following it. Such entries get no xattrs: only an fd of the entry itself may carry them, and opening a device node is not harmless.</summary>
+    private void SetOwner(BeneathDirectory parent, string name, TarEntry entry)
+    {
+        if (_preserveOwnership && parent.TrySetOwner(name, entry.Uid, entry.Gid) != 0) _ownershipFailures++;
+        if (entry is PaxTarEntry pax && pax.ExtendedAttributes.Keys.Any(k => k.StartsWith("SCHILY.xattr.", StringComparison.Ordinal)))
+        {
+            _notes.Add($"Extended attributes of '{entry.Name}' ({entry.EntryType}) were left out.");
+        }
+    }
+
+    private void ApplyExtendedAttributes(SafeFileHandle fd, PaxTarEntry entry)
     {
         const string prefix = "SCHILY.xattr.";
         foreach (var (key, value) in entry.ExtendedAttributes)
@@ -244,23 +258,43 @@ public sealed class RootfsExtractor
                 continue;
             }
 
-            if (UnixFileSystem.TrySetExtendedAttribute(path, key[prefix.Length..], Encoding.UTF8.GetBytes(value)) != 0)
+            if (UnixFileSystem.SetExtendedAttribute(fd, key[prefix.Length..], Encoding.UTF8.GetBytes(value)) != 0)
             {
                 _notes.Add($"Extended attribute {key[prefix.Length..]} of '{entry.Name}' could not be set.");
             }
         }
     }
 
-    /// <summary>Directory modes and times last, deepest first: writing children would change them, and a read-only directory would refuse them.</summary>
-    private void ApplyDirectoryMetadata()
+    /// <summary>
+    /// Directory modes and times last, deepest first: writing children would change them, and a read-only
+    /// directory would refuse them. Each is opened afresh beneath the root, so a directory that a later
+    /// entry replaced (say by a symlink to a host folder) is skipped, not followed.
+    /// </summary>
+    private void ApplyDirectoryMetadata(BeneathRoot root)
     {
         foreach (var (relative, entry) in _directoryMetadata.OrderByDescending(d => d.Key.Length))
         {
-            var path = relative.Length == 0 ? _root : Path.Combine(_root, relative);
-            if (!IsRealDirectory(path)) continue;
-            ApplyMetadata(path, entry, isLink: false);
+            using var directory = root.TryOpenDirectory(relative);
+            if (directory is null) continue;
+            ApplyMetadata(directory.Handle, entry);
         }
     }
+
+    /// <summary>The entry's path relative to the root; a name that climbs out of it is refused.</summary>
+    private static string Normalize(string name, string entryName, string whyRefused)
+    {
+        try
+        {
+            return LayerEntryPath.Normalize(name);
+        }
+        catch (VmToolsException e)
+        {
+            throw Invalid(entryName, whyRefused, e);
+        }
+    }
+
+    private static VmToolsException Invalid(string entryName, string why, Exception? inner = null)
+        => new(EntryInvalid, FailureKind.SecurityError, $"Root filesystem entry '{entryName}' is refused: {why}.", inner) { Target = entryName };
 
     private static long RoundUp(long bytes) => (bytes + BlockSize - 1) / BlockSize * BlockSize;
 }

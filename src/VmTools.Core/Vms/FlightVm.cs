@@ -37,6 +37,9 @@ public sealed record FlightVm
 
     public string? BridgeName { get; init; }
 
+    /// <summary>What qemu runs the guest with (Kvm or Tcg, never Auto); null on records made before VmTools recorded it.</summary>
+    public VmAccelerator? Accelerator { get; init; }
+
     public required int MemoryMB { get; init; }
 
     public required int CpuCount { get; init; }

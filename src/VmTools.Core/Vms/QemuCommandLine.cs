@@ -11,15 +11,36 @@ public static class QemuCommandLine
 {
     public const string Program = "qemu-system-x86_64";
 
+    /// <summary>
+    /// Kernel arguments that keep a guest booting on a slow or busy host. Under TCG on a loaded
+    /// machine the kernel's IO-APIC timer check (check_timer) can miss the PIT interrupt it waits
+    /// for: it prints "MP-BIOS bug: 8254 timer not connected", then panics with "IO-APIC + timer
+    /// doesn't work!", and with panic=-1 and -no-reboot qemu exits 0 before the guest was ever
+    /// ready. no_timer_check skips that check (libguestfs passes it to every appliance).
+    /// </summary>
+    public const string SlowHostKernelArgs = "no_timer_check";
+
     public static string PidFilePath(FlightVm vm) => Path.Combine(vm.Directory, "qemu.pid");
 
-    public static List<string> Build(FlightVm vm, VmHandles disks, bool kvm)
+    /// <summary>The kernel command line when the user gives none: the serial console, and under TCG <see cref="SlowHostKernelArgs"/>.</summary>
+    public static string DefaultKernelArgs(VmAccelerator accelerator)
+        => accelerator == VmAccelerator.Kvm ? "console=ttyS0" : "console=ttyS0 " + SlowHostKernelArgs;
+
+    /// <summary>qemu's accelerator and CPU model: the host's CPU only under KVM; TCG emulates the richest model it has (ext4 needs SSE4.2).</summary>
+    public static string[] AcceleratorArguments(VmAccelerator accelerator) => accelerator switch
     {
-        var a = new List<string>
+        VmAccelerator.Kvm => new[] { "-accel", "kvm", "-cpu", "host" },
+        VmAccelerator.Tcg => new[] { "-accel", "tcg", "-cpu", "max" },
+        _ => throw new ArgumentOutOfRangeException(nameof(accelerator), accelerator, "Auto is resolved by AcceleratorProbe before qemu is started."),
+    };
+
+    public static List<string> Build(FlightVm vm, VmHandles disks)
+    {
+        var accelerator = vm.Accelerator ?? throw new InvalidOperationException($"VM '{vm.Name}' has no accelerator recorded.");
+        var a = new List<string> { "-name", vm.Name };
+        a.AddRange(AcceleratorArguments(accelerator));
+        a.AddRange(new[]
         {
-            "-name", vm.Name,
-            "-accel", kvm ? "kvm" : "tcg",
-            "-cpu", kvm ? "host" : "max",
             "-m", vm.MemoryMB.ToString(CultureInfo.InvariantCulture),
             "-smp", vm.CpuCount.ToString(CultureInfo.InvariantCulture),
             "-nodefaults",
@@ -29,7 +50,7 @@ public static class QemuCommandLine
             "-qmp", $"unix:{vm.QmpSocketPath},server=on,wait=off",
             "-pidfile", PidFilePath(vm),
             "-daemonize",
-        };
+        });
 
         if (vm.DiskMode == VmDiskMode.Overlay)
         {
@@ -52,7 +73,7 @@ public static class QemuCommandLine
 
         if (vm.KernelPath is { } kernel)
         {
-            a.AddRange(new[] { "-kernel", kernel, "-append", vm.KernelArgs ?? "console=ttyS0" });
+            a.AddRange(new[] { "-kernel", kernel, "-append", vm.KernelArgs ?? DefaultKernelArgs(accelerator) });
             if (vm.InitrdPath is { } initrd) a.AddRange(new[] { "-initrd", initrd });
         }
 

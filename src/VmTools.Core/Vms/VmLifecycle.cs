@@ -16,13 +16,15 @@ public sealed class VmLifecycle
     private readonly VmStore _store;
     private readonly VmToolsPaths _paths;
     private readonly ICommandRunner _runner;
+    private readonly AcceleratorProbe _accelerators;
     private readonly object _dbGate = new();
 
-    public VmLifecycle(StateDb db, VmToolsPaths paths, ICommandRunner? runner = null)
+    public VmLifecycle(StateDb db, VmToolsPaths paths, ICommandRunner? runner = null, AcceleratorProbe? accelerators = null)
     {
         _store = new VmStore(db, paths);
         _paths = paths;
         _runner = runner ?? ProcessRunner.Instance;
+        _accelerators = accelerators ?? AcceleratorProbe.Host;
     }
 
     public VmStore Store => _store;
@@ -30,7 +32,8 @@ public sealed class VmLifecycle
     /// <summary>Time from the call until the last qemu was exec'd, for the benchmark.</summary>
     public TimeSpan LastTimeToExec { get; private set; }
 
-    public static bool KvmAvailable => File.Exists("/dev/kvm");
+    /// <summary>How long a waiter lets a live qemu keep an empty console before it warns (a stuck accelerator looks exactly like that).</summary>
+    public static readonly TimeSpan DefaultSilentConsoleWarning = TimeSpan.FromSeconds(60);
 
     public static void Validate(VmStartRequest r)
     {
@@ -83,6 +86,9 @@ public sealed class VmLifecycle
             MacAddress = request.MacAddress is { } mac ? MacAddresses.Normalize(mac) ?? mac : null,
         };
         Validate(request);
+        var accelerator = _accelerators.Choose(request.Accelerator);
+        verbose?.Invoke(accelerator.Reason);
+        request = request with { Accelerator = accelerator.Accelerator };
         if (request.Network == VmNetworkMode.Tap && !IsRoot())
         {
             throw new VmToolsException("VmTapNeedsRoot", FailureKind.PermissionDenied, "-Network Tap creates tap devices and needs root; use -Network User.");
@@ -140,7 +146,7 @@ public sealed class VmLifecycle
                 await TapDevice.CreateAsync(_runner, tap, vm.BridgeName!, ct).ConfigureAwait(false);
             }
 
-            var argv = QemuCommandLine.Build(vm, handles, KvmAvailable);
+            var argv = QemuCommandLine.Build(vm, handles);
             verbose?.Invoke($"{vm.Name}: {QemuCommandLine.Program} {string.Join(' ', argv)}");
             execAt(clock.Elapsed);
             var run = await _runner.RunAsync(new CommandSpec(QemuCommandLine.Program, argv) { WorkingDirectory = vm.Directory }, ct).ConfigureAwait(false);
@@ -167,9 +173,12 @@ public sealed class VmLifecycle
 
     /// <summary>
     /// Waits until the console matches <paramref name="readyPattern"/>, or (no pattern) until the
-    /// forwarded SSH port answers with an SSH banner. Fails early when qemu exits.
+    /// forwarded SSH port answers with an SSH banner. Fails early when qemu exits. A console still
+    /// empty after <paramref name="silentConsoleWarning"/> (default <see cref="DefaultSilentConsoleWarning"/>,
+    /// zero: never) while qemu runs gets one warning naming the accelerator, since an accelerator
+    /// that cannot run the guest shows nothing else.
     /// </summary>
-    public async Task<FlightVm> WaitAsync(string name, string? readyPattern, TimeSpan timeout, CancellationToken ct)
+    public async Task<FlightVm> WaitAsync(string name, string? readyPattern, TimeSpan timeout, CancellationToken ct, TimeSpan? silentConsoleWarning = null, Action<string>? warn = null)
     {
         var vm = _store.Get(name);
         Regex? pattern = null;
@@ -183,18 +192,18 @@ public sealed class VmLifecycle
             throw new VmToolsException("VmReadinessUndefined", FailureKind.InvalidArgument, $"VM '{vm.Name}' has no forwarded SSH port; give -ReadyPattern (a console regex).") { Target = vm.Name };
         }
 
-        var deadline = DateTime.UtcNow + timeout;
+        var started = DateTime.UtcNow;
+        var deadline = started + timeout;
+        var warnAfter = silentConsoleWarning ?? DefaultSilentConsoleWarning;
+        var warned = warnAfter <= TimeSpan.Zero;
         var checkedFrom = 0L;
         var text = new StringBuilder();
         while (true)
         {
             var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
-            if (pattern is not null)
-            {
-                checkedFrom = ReadNew(vm.ConsoleLogPath, checkedFrom, text);
-                if (pattern.IsMatch(text.ToString())) return vm;
-            }
-            else if (await SshBannerAsync(vm.SshPort!.Value, ct).ConfigureAwait(false))
+            checkedFrom = ReadNew(vm.ConsoleLogPath, checkedFrom, text);
+            if (pattern is not null && pattern.IsMatch(text.ToString())) return vm;
+            if (pattern is null && await SshBannerAsync(vm.SshPort!.Value, ct).ConfigureAwait(false))
             {
                 return vm;
             }
@@ -204,10 +213,17 @@ public sealed class VmLifecycle
                 throw new VmToolsException("VmExitedBeforeReady", FailureKind.InvalidOperation, $"VM '{vm.Name}' is not running (qemu exited before it was ready). Console: {ConsoleTail(vm)}") { Target = vm.Name };
             }
 
+            if (!warned && text.Length == 0 && DateTime.UtcNow - started >= warnAfter)
+            {
+                warned = true;
+                warn?.Invoke($"VM '{vm.Name}': the console is still empty after {warnAfter.TotalSeconds:0.#} s while qemu runs {SilentConsoleHint(vm)}");
+            }
+
             if (DateTime.UtcNow >= deadline)
             {
+                var console = text.Length == 0 ? $"The console stayed empty: qemu ran {SilentConsoleHint(vm)}" : $"Console: {ConsoleTail(vm)}";
                 throw new VmToolsException("VmReadyTimeout", FailureKind.OperationStopped,
-                    $"VM '{vm.Name}' was not ready within {timeout.TotalSeconds:0.#} s ({(pattern is null ? "no SSH banner on port " + vm.SshPort : "console never matched '" + readyPattern + "'")}). Console: {ConsoleTail(vm)}") { Target = vm.Name };
+                    $"VM '{vm.Name}' was not ready within {timeout.TotalSeconds:0.#} s ({(pattern is null ? "no SSH banner on port " + vm.SshPort : "console never matched '" + readyPattern + "'")}). {console}") { Target = vm.Name };
             }
 
             await Task.Delay(100, ct).ConfigureAwait(false);
@@ -278,6 +294,14 @@ public sealed class VmLifecycle
         var vm = _store.Get(name);
         return HandleDiscovery.Report(vm, HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current));
     }
+
+    /// <summary>Names the accelerator and the way out of a silent guest.</summary>
+    private static string SilentConsoleHint(FlightVm vm) => vm.Accelerator switch
+    {
+        VmAccelerator.Kvm => "with KVM. If this host's KVM cannot run the guest (nested or PVM-backed /dev/kvm), start it with -Accelerator Tcg (or VMTOOLS_ACCELERATOR=tcg).",
+        VmAccelerator.Tcg => "with TCG (software emulation). Check that the guest's kernel writes to ttyS0 (console=ttyS0) and that the host is not overloaded.",
+        _ => "(accelerator not recorded). Check the kernel's console= argument, or try -Accelerator Tcg.",
+    };
 
     public static string ConsoleTail(FlightVm vm, int chars = 600)
     {

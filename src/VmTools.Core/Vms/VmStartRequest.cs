@@ -17,6 +17,9 @@ public sealed record VmStartRequest
     /// <summary>The host bridge taps join (created when missing).</summary>
     public string BridgeName { get; init; } = VmNaming.DefaultBridge;
 
+    /// <summary>Null: <c>VMTOOLS_ACCELERATOR</c>, else Auto. <see cref="VmLifecycle.StartAsync"/> resolves it (<see cref="AcceleratorProbe"/>) before allocating.</summary>
+    public VmAccelerator? Accelerator { get; init; }
+
     public int MemoryMB { get; init; } = 512;
 
     public int CpuCount { get; init; } = 1;

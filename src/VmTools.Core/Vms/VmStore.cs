@@ -13,7 +13,7 @@ namespace VmTools.Core.Vms;
 /// </summary>
 public sealed class VmStore
 {
-    private const string Columns = "id, name, state, image_path, disk_mode, overlay_path, directory, console_log, qmp_socket, network, ssh_port, mac_address, tap_name, bridge_name, memory_mb, cpu_count, kernel_path, initrd_path, kernel_args, cloud_init_path, volume_paths, created_at, last_error";
+    private const string Columns = "id, name, state, image_path, disk_mode, overlay_path, directory, console_log, qmp_socket, network, ssh_port, mac_address, tap_name, bridge_name, memory_mb, cpu_count, kernel_path, initrd_path, kernel_args, cloud_init_path, volume_paths, created_at, last_error, accelerator";
     private readonly StateDb _db;
     private readonly VmToolsPaths _paths;
 
@@ -65,6 +65,7 @@ public sealed class VmStore
                         MacAddress = request.MacAddress is { } mac ? Unused(tx, mac) : NextFree(tx, "mac_address", MacAddresses.New),
                         TapName = request.Network == VmNetworkMode.Tap ? NextFreeTap(tx, tapPrefix) : null,
                         BridgeName = request.Network == VmNetworkMode.Tap ? request.BridgeName : null,
+                        Accelerator = request.Accelerator is VmAccelerator.Auto ? null : request.Accelerator,
                         MemoryMB = request.MemoryMB,
                         CpuCount = request.CpuCount,
                         KernelPath = request.KernelPath,
@@ -119,12 +120,12 @@ public sealed class VmStore
     /// <summary>Inserts a record as is; used by tests and benchmarks that need many records without booting them.</summary>
     public void Insert(SqliteTransaction? tx, FlightVm vm)
     {
-        _db.Execute($"INSERT INTO vms ({Columns}, updated_at) VALUES ($id, $name, $state, $image, $disk, $overlay, $dir, $log, $qmp, $net, $port, $mac, $tap, $bridge, $mem, $cpu, $kernel, $initrd, $kargs, $ci, $vols, $created, $err, $created)", tx,
+        _db.Execute($"INSERT INTO vms ({Columns}, updated_at) VALUES ($id, $name, $state, $image, $disk, $overlay, $dir, $log, $qmp, $net, $port, $mac, $tap, $bridge, $mem, $cpu, $kernel, $initrd, $kargs, $ci, $vols, $created, $err, $accel, $created)", tx,
             ("$id", vm.Id), ("$name", vm.Name), ("$state", vm.State.ToString()), ("$image", vm.ImagePath), ("$disk", vm.DiskMode.ToString()),
             ("$overlay", vm.OverlayPath), ("$dir", vm.Directory), ("$log", vm.ConsoleLogPath), ("$qmp", vm.QmpSocketPath), ("$net", vm.Network.ToString()),
             ("$port", vm.SshPort), ("$mac", vm.MacAddress), ("$tap", vm.TapName), ("$bridge", vm.BridgeName), ("$mem", vm.MemoryMB), ("$cpu", vm.CpuCount),
             ("$kernel", vm.KernelPath), ("$initrd", vm.InitrdPath), ("$kargs", vm.KernelArgs), ("$ci", vm.CloudInitPath),
-            ("$vols", JsonSerializer.Serialize(vm.VolumePaths)), ("$created", vm.CreatedAt.ToString("O")), ("$err", vm.LastError));
+            ("$vols", JsonSerializer.Serialize(vm.VolumePaths)), ("$created", vm.CreatedAt.ToString("O")), ("$err", vm.LastError), ("$accel", vm.Accelerator?.ToString()));
     }
 
     private static FlightVm Read(SqliteDataReader r)
@@ -155,6 +156,7 @@ public sealed class VmStore
             VolumePaths = JsonSerializer.Deserialize<string[]>(r.GetString(20)) ?? Array.Empty<string>(),
             CreatedAt = DateTimeOffset.Parse(r.GetString(21), System.Globalization.CultureInfo.InvariantCulture),
             LastError = S(22),
+            Accelerator = S(23) is { } accel ? Enum.Parse<VmAccelerator>(accel) : null,
         };
     }
 

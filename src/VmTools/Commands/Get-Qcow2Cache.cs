@@ -70,12 +70,22 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
         }
         else
         {
-            entry = RunCore(c => fetcher.FetchAsync(new FetchRequest(repository, tags)
+            FetchRequest Request(CoreContext c, bool pull) => new(repository, tags)
             {
                 Platform = platform,
                 RegistryEnabled = Settings.RegistryEnabled,
                 ClientOptions = ClientOptions(c.Verbose) with { Parallelism = ThrottleLimit },
-            }, c, c.Cancellation));
+                PullAllowed = pull,
+            };
+
+            // Look first without moving blob bytes, so -WhatIf/-Confirm can be asked about the download itself.
+            entry = RunCore(c => fetcher.FetchAsync(Request(c, pull: false), c, c.Cancellation));
+            if (entry.Status == CacheStatus.WouldPull)
+            {
+                WriteVerbose($"{entry.Reference}: layer {entry.LayerDigest} ({CoreContext.Bytes(entry.Size)}) is not in the local store.");
+                if (!ShouldProcess(entry.Reference, $"Pull layer {entry.LayerDigest} ({CoreContext.Bytes(entry.Size)}) into the local cache")) return;
+                entry = RunCore(c => fetcher.FetchAsync(Request(c, pull: true), c, c.Cancellation));
+            }
         }
 
         if (entry.Status == CacheStatus.Miss && Build is not null)

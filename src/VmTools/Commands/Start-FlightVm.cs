@@ -67,6 +67,10 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
     [Parameter]
     public VmDiskMode DiskMode { get; set; } = VmDiskMode.Overlay;
 
+    /// <summary>Auto (default; or VMTOOLS_ACCELERATOR when not given) uses KVM only where it can run a stock guest, else TCG.</summary>
+    [Parameter]
+    public VmAccelerator Accelerator { get; set; } = VmAccelerator.Auto;
+
     /// <summary>Wait for readiness: the -ReadyPattern console regex, or an SSH banner on the forwarded port.</summary>
     [Parameter]
     public SwitchParameter Wait { get; set; }
@@ -78,6 +82,11 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
     [Parameter]
     [ValidateRange(1, 86_400)]
     public int Timeout { get; set; } = 300;
+
+    /// <summary>Seconds -Wait lets a running VM keep an empty console before it warns; 0: never.</summary>
+    [Parameter]
+    [ValidateRange(0, 86_400)]
+    public int SilentConsoleWarning { get; set; } = (int)VmLifecycle.DefaultSilentConsoleWarning.TotalSeconds;
 
     protected override void ProcessRecord()
     {
@@ -96,6 +105,7 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             Network = Network,
             BridgeName = Bridge,
             DiskMode = DiskMode,
+            Accelerator = MyInvocation.BoundParameters.ContainsKey(nameof(Accelerator)) ? Accelerator : null,
         };
         request = request with { MacAddress = NicMac(request.CloudInitPath) };
         if (ReadyPattern is not null && !Wait) ThrowArgumentError("VmReadyPatternWithoutWait", "-ReadyPattern is used with -Wait.", ReadyPattern);
@@ -130,7 +140,7 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
                 continue;
             }
 
-            var ready = TryRunCore(ctx => lifecycle.WaitAsync(r.Vm.Name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation));
+            var ready = TryRunCore(ctx => lifecycle.WaitAsync(r.Vm.Name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation, TimeSpan.FromSeconds(SilentConsoleWarning), ctx.Warning));
             if (ready is not null) WriteObject(ready);
         }
     }

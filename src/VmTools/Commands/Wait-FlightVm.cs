@@ -21,13 +21,18 @@ public sealed class WaitFlightVmCommand : VmToolsCmdlet
     [ValidateRange(1, 86_400)]
     public int Timeout { get; set; } = 300;
 
+    /// <summary>Seconds a running VM may keep an empty console before a warning names its accelerator; 0: never.</summary>
+    [Parameter]
+    [ValidateRange(0, 86_400)]
+    public int SilentConsoleWarning { get; set; } = (int)VmLifecycle.DefaultSilentConsoleWarning.TotalSeconds;
+
     protected override void ProcessRecord()
     {
         using var db = OpenState();
         var lifecycle = new VmLifecycle(db, Paths);
         foreach (var name in Name)
         {
-            var vm = TryRunCore(ctx => lifecycle.WaitAsync(name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation));
+            var vm = TryRunCore(ctx => lifecycle.WaitAsync(name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation, TimeSpan.FromSeconds(SilentConsoleWarning), ctx.Warning));
             if (vm is not null) WriteObject(vm);
         }
     }

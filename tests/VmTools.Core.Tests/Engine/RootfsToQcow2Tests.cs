@@ -162,7 +162,7 @@ public sealed class RootfsToQcow2Tests : IDisposable
         }
 
         var e = await Assert.ThrowsAsync<VmToolsException>(() => Build(_dir.Combine("out", "disk.qcow2"), archive));
-        Assert.Equal("ImageLayerPathEscapes", e.ErrorId);
+        Assert.Equal("Qcow2ImageRootfsEntryInvalid", e.ErrorId);
         Assert.Equal("untouched", File.ReadAllText(victim));
         Assert.False(File.Exists(_dir.Combine("out", "disk.qcow2")));
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Combine("out")));
@@ -181,7 +181,7 @@ public sealed class RootfsToQcow2Tests : IDisposable
         }
 
         var e = await Assert.ThrowsAsync<VmToolsException>(() => Build(_dir.Combine("disk.qcow2"), archive));
-        Assert.Equal("RootfsEntryThroughSymlink", e.ErrorId);
+        Assert.Equal("Qcow2ImageRootfsEntryInvalid", e.ErrorId);
         Assert.Empty(Directory.EnumerateFileSystemEntries(outside));
         Assert.Empty(Leftovers());
     }

@@ -95,6 +95,55 @@ public sealed class FlightVmLifecycleTests
     }
 
     [Fact]
+    public async Task Wait_OnAGuestThatNeverWritesTheConsole_WarnsNamingTheAccelerator_AndTheTimeoutSaysTheConsoleWasEmpty()
+    {
+        using var bed = new VmTestBed();
+        // No console= argument: the kernel and /init write to tty0, which -nodefaults leaves without a display, so
+        // the serial log stays empty while qemu runs: what a guest under an accelerator that cannot run it looks like.
+        var vm = await bed.StartOneAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "mute") with { KernelArgs = "panic=-1 quiet " + QemuCommandLine.SlowHostKernelArgs });
+        var expected = TestGuest.Accelerator;
+        Assert.Equal(expected, vm.Accelerator);
+        Assert.Equal(expected, bed.Lifecycle.Store.Get("mute").Accelerator);
+
+        var warnings = new List<string>();
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => bed.Lifecycle.WaitAsync("mute", "never-printed", TimeSpan.FromSeconds(6), TestContext.Current.CancellationToken, TimeSpan.FromSeconds(2), warnings.Add));
+        Assert.Equal("VmReadyTimeout", e.ErrorId);
+        Assert.Contains("The console stayed empty", e.Message);
+        Assert.Contains(expected == VmAccelerator.Kvm ? "with KVM" : "with TCG", e.Message);
+        var warning = Assert.Single(warnings);
+        Assert.Contains("still empty after 2 s", warning);
+        Assert.Contains(expected == VmAccelerator.Kvm ? "-Accelerator Tcg" : "TCG", warning);
+        Assert.True(bed.Lifecycle.Handles("mute").Alive, "the silent guest's qemu should still run: the warning is for a live VM");
+        Assert.Equal(0, new FileInfo(vm.ConsoleLogPath).Length);
+    }
+
+    [Fact]
+    public async Task Start_AskingForKvmWhereItCannotRun_FailsBeforeAllocating_AndWritesNothing()
+    {
+        using var bed = new VmTestBed();
+        // A host whose /dev/kvm is PVM's, as on the machines this project runs on.
+        using var fake = new TempDirectory("vmtools-pvm-host");
+        Directory.CreateDirectory(fake.Combine("dev"));
+        File.WriteAllBytes(fake.Combine("dev", "kvm"), Array.Empty<byte>());
+        Directory.CreateDirectory(fake.Combine("sys", "module", "kvm_pvm"));
+        var lifecycle = new VmLifecycle(bed.Db, bed.Paths, accelerators: new AcceleratorProbe(fake.Path));
+        var verbose = new List<string>();
+
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => lifecycle.StartAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "kvm-only") with { Accelerator = VmAccelerator.Kvm }, verbose.Add, TestContext.Current.CancellationToken));
+        Assert.Equal("VmAcceleratorUnavailable", e.ErrorId);
+        Assert.Contains("kvm_pvm", e.Message);
+        Assert.Empty(lifecycle.Store.List());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(bed.Paths.VmDirectory));
+
+        // Auto on that host runs under TCG, says why, and records it.
+        var results = await lifecycle.StartAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "auto"), verbose.Add, TestContext.Current.CancellationToken);
+        var vm = Assert.Single(results).Vm;
+        Assert.Equal(VmAccelerator.Tcg, vm.Accelerator);
+        Assert.Contains("KVM: /dev/kvm is provided by kvm_pvm, which cannot run stock kernels; using TCG", verbose);
+        Assert.Contains("-accel tcg -cpu max", ProcessTable.Read("/proc", lifecycle.Handles("auto").Pid!.Value)!.CommandLine);
+    }
+
+    [Fact]
     public async Task Start_WithBadInput_FailsWithSpecificErrorId_AndLeavesNoRecordOrDirectory()
     {
         using var bed = new VmTestBed();

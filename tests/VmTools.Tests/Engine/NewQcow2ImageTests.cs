@@ -1,3 +1,4 @@
+using System.Formats.Tar;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
 using VmTools.Tests.Images;
@@ -127,6 +128,28 @@ public sealed class NewQcow2ImageTests : IClassFixture<EngineFixture>
         Assert.Equal("Qcow2ImageKernelNotFound,VmTools.Commands.NewQcow2ImageCommand", error.FullyQualifiedErrorId);
         Assert.Equal(ErrorCategory.ObjectNotFound, error.CategoryInfo.Category);
         Assert.False(File.Exists(s.Work.Combine("b.qcow2")));
+    }
+
+    [Fact]
+    public void Rootfs_EntryThroughASymlinkThatReplacedADirectory_IsQcow2ImageRootfsEntryInvalid_AndTouchesNothingOutside()
+    {
+        using var s = Session(Unreachable);
+        using var canary = new CanaryDirectory();
+        using (var w = new TarWriter(File.Create(s.Work.Combine("evil.tar")), TarEntryFormat.Pax))
+        {
+            w.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "etc/"));
+            w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "etc/hostname") { DataStream = new MemoryStream("box\n"u8.ToArray()) });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "etc") { LinkName = canary.Path });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "etc/pwned") { DataStream = new MemoryStream("id\n"u8.ToArray()), Mode = (UnixFileMode)0b100_111_101_101 });
+        }
+
+        var error = s.Ps.ExpectError("New-Qcow2Image disk.qcow2 -RootfsPath evil.tar");
+
+        Assert.Equal("Qcow2ImageRootfsEntryInvalid,VmTools.Commands.NewQcow2ImageCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.SecurityError, error.CategoryInfo.Category);
+        Assert.Equal("etc/pwned", error.TargetObject);
+        canary.AssertUntouched();
+        Assert.Equal(new[] { "evil.tar" }, Directory.GetFileSystemEntries(s.Work.Path).Select(Path.GetFileName).ToArray());
     }
 
     [Fact]

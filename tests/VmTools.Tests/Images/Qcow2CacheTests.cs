@@ -174,7 +174,7 @@ public sealed class Qcow2CacheTests : IClassFixture<PlainRegistryFixture>
         var basePath = TestDisks.CreateQcow2(s.Work.Combine("base.qcow2"), 1);
         var overlay = TestDisks.CreateQcow2(s.Work.Combine("overlay.qcow2"), 0, backingFile: basePath);
         var error = s.Ps.ExpectError("Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag x", overlay, Repo("backing"));
-        Assert.Equal("Qcow2HasBackingFile,VmTools.Commands.SaveQcow2CacheCommand", error.FullyQualifiedErrorId);
+        Assert.Equal("Qcow2ImageUnsafe,VmTools.Commands.SaveQcow2CacheCommand", error.FullyQualifiedErrorId);
     }
 
     [Fact]
@@ -186,8 +186,76 @@ public sealed class Qcow2CacheTests : IClassFixture<PlainRegistryFixture>
         var repo = Repo("backing-pull");
         HandMadeImage.Push(s.Work.Path, repo + ":x", new[] { new HandMadeImage.Entry("qcow2/disk.qcow2", overlay) });
         var error = s.Ps.ExpectError("Get-Qcow2Cache -Repository $args[0] -Tag x", repo);
-        Assert.Equal("Qcow2HasBackingFile,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
+        Assert.Equal("Qcow2ImageUnsafe,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
         Assert.Empty(Directory.GetFileSystemEntries(s.StoreDirectory));
+    }
+
+    [Theory]
+    [InlineData("external-data-file", "external data file")]
+    [InlineData("unknown-incompatible-bit", "incompatible feature bit(s) 9")]
+    [InlineData("raw-disk", "not a qcow2")]
+    public void Get_ImageWhoseDiskPointsOutsideItself_IsQcow2ImageUnsafe_AndNotCached(string kind, string named)
+    {
+        using var s = new CacheSession();
+        var qemuImg = RealComponent.RequireProgram("qemu-img", "apt-get install qemu-utils");
+        var disk = s.Work.Combine(kind + ".qcow2");
+        switch (kind)
+        {
+            case "external-data-file":
+                Programs.MustRun(qemuImg, "create", "-q", "-f", "qcow2", "-o", "data_file=" + s.Work.Combine("host.raw"), disk, "1M");
+                break;
+            case "unknown-incompatible-bit":
+                TestDisks.CreateQcow2(disk, 1);
+                using (var f = new FileStream(disk, FileMode.Open, FileAccess.ReadWrite))
+                {
+                    f.Position = 72 + 6; // incompatible_features, big-endian: bit 9 is in the seventh byte
+                    f.WriteByte(0x02);
+                }
+
+                break;
+            default:
+                var raw = new byte[1 << 20];
+                new Random(4).NextBytes(raw);
+                File.WriteAllBytes(disk, raw);
+                break;
+        }
+
+        var repo = Repo("unsafe");
+        HandMadeImage.Push(s.Work.Path, repo + ":x", new[] { new HandMadeImage.Entry("qcow2/disk.qcow2", disk) });
+        var error = s.Ps.ExpectError("Get-Qcow2Cache -Repository $args[0] -Tag x", repo);
+        Assert.Equal("Qcow2ImageUnsafe,VmTools.Commands.GetQcow2CacheCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.SecurityError, error.CategoryInfo.Category);
+        Assert.Contains(named, error.Exception.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(s.StoreDirectory));
+        Assert.Empty(Directory.GetFileSystemEntries(s.PartialDirectory));
+    }
+
+    [Fact]
+    public void Get_WhatIf_SaysWhatItWouldPull_AndMovesNoBlobBytes()
+    {
+        var repo = Repo("whatif-get");
+        using var disks = new TempDirectory("vmtools-disk");
+        var disk = TestDisks.CreateQcow2(disks.Combine("disk.qcow2"), 4, seed: 12);
+        string layerDigest;
+        using (var publisher = new CacheSession())
+        {
+            layerDigest = (string)Prop(publisher.Ps.Invoke("Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag w", disk, repo).Single(), "LayerDigest")!;
+        }
+
+        using var s = new CacheSession();
+        var r = s.Ps.Run("Get-Qcow2Cache -Repository $args[0] -Tag w -WhatIf -Verbose", repo);
+
+        Assert.False(r.HadErrors, string.Join('\n', r.Errors));
+        Assert.Empty(r.Output);
+        Assert.Contains(r.Verbose, v => v.Contains(layerDigest, StringComparison.Ordinal) && v.Contains("not in the local store", StringComparison.Ordinal));
+        Assert.Empty(Directory.GetFileSystemEntries(s.StoreDirectory));
+        Assert.False(Directory.Exists(s.PartialDirectory) && Directory.EnumerateFileSystemEntries(s.PartialDirectory).Any());
+        Assert.Equal(0L, Prop(s.Ps.Invoke("Get-Qcow2CacheStatistics").Single(), "BytesDownloaded"));
+
+        // The same call without -WhatIf does pull: the dry run was not a miss.
+        var pulled = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0] -Tag w", repo).Single();
+        Assert.Equal("Pulled", Prop(pulled, "Status")!.ToString());
+        Assert.Equal(layerDigest, Prop(pulled, "LayerDigest"));
     }
 
     [Fact]
