@@ -62,7 +62,8 @@ function Invoke-Build {
 function Invoke-PesterSuite {
     # A fresh pwsh, as a user's CI step would have: nothing of this script's session leaks into the tests.
     $manifest = Get-PesterManifest
-    $paths = ($PesterPath | ForEach-Object { "'" + ((Resolve-Path $_).Path -replace "'", "''") + "'" }) -join ','
+    # `-PesterPath a,b` reaches a script run with -File as one string: split it.
+    $paths = ($PesterPath -split ',' | ForEach-Object { "'" + ((Resolve-Path $_).Path -replace "'", "''") + "'" }) -join ','
     $command = @"
 `$ErrorActionPreference = 'Stop'
 # CI logs are files: colour escapes would only garble them.

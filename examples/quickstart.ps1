@@ -117,10 +117,11 @@ while true; do sleep 3600; done
     Write-Host "    $($seed.Path)  MAC $($seed.MacAddress)"
 
     $vm = Step "Start-FlightVm $Name -Wait -ReadyPattern $ReadyMarker" {
-        $base | Start-FlightVm -Name $Name -CloudInit $seed -MemoryMB 256 -KernelArgs 'console=ttyS0 panic=-1 quiet' `
+        # no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check can fail and panic.
+        $base | Start-FlightVm -Name $Name -CloudInit $seed -MemoryMB 256 -KernelArgs 'console=ttyS0 panic=-1 quiet no_timer_check' `
             -Wait -ReadyPattern $ReadyMarker -Timeout $TimeoutSeconds
     }
-    Write-Host "    $($vm.Name) is $($vm.State); console: $($vm.ConsoleLogPath)"
+    Write-Host "    $($vm.Name) is $($vm.State) under $($vm.Accelerator) (the core picks KVM only where it can run a stock guest); console: $($vm.ConsoleLogPath)"
     Get-Content $vm.ConsoleLogPath | Where-Object { $_ -like 'quickstart:*' } | ForEach-Object { Write-Host "    guest> $_" }
 
     $handles = Step 'Get-VmHandles (what is true right now)' { Get-VmHandles $Name }
