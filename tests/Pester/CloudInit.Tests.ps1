@@ -1,9 +1,12 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
-# User-level cases for New-CloudInitConfig / New-CloudInitIso. Each has a hosted-engine twin in
-# tests/VmTools.Tests/CloudInit/CloudInitCmdletTests.cs (named in the comment above it).
+# User-level cases for New-CloudInitConfig / New-CloudInitIso in a real pwsh. Each has a hosted-engine
+# twin in tests/VmTools.Tests/CloudInit/CloudInitCmdletTests.cs (named in the comment above it).
+# Needs isoinfo (genisoimage) as the independent reader of the image.
 
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../../out/VmTools/VmTools.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'RealComponents.psm1') -Force
+    $null = Import-VmToolsUnderTest
+    $script:IsoInfo = if (Find-Program isoinfo) { [pscustomobject]@{ UnavailableReason = $null } } else { [pscustomobject]@{ UnavailableReason = "'isoinfo' is not installed (apt-get install genisoimage)." } }
     function New-ConfigDir([string] $Parent, [switch] $NoCerts, [switch] $NoCa, [switch] $NoConfig) {
         $dir = Join-Path $Parent 'vm-config'
         New-Item -ItemType Directory -Force (Join-Path $dir 'certs'), (Join-Path $dir 'rpms') | Out-Null
@@ -33,6 +36,7 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
 
     # Twin: ConfigPipedToIso_WritesASeedImageReadersUnderstand
     It 'writes a seed image readers understand' {
+        Assert-RealComponent $IsoInfo
         $dir = New-ConfigDir $work
         $iso = New-CloudInitConfig -ConfigDirectory $dir -Hostname vm1 -InstanceId i-1 | New-CloudInitIso -Path seed.iso
         $iso.VolumeLabel | Should -Be 'cidata'
@@ -156,10 +160,15 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
     # Twin: Password_NeverAppearsInAnyStream
     It 'never shows a plain password' {
         $p = ConvertTo-SecureString 'Hunter2-Secret' -AsPlainText -Force
-        $all = New-CloudInitConfig -UserName ci -Password $p -OutputDirectory seed -Verbose 4>&1 | New-CloudInitIso -Path p.iso -Verbose 4>&1 | Out-String
-        $all | Should -Not -Match 'Hunter2'
+        # Verbose merged into output (4>&1) would be piped on as input: keep each cmdlet's streams apart.
+        $configStreams = New-CloudInitConfig -UserName ci -Password $p -OutputDirectory seed -Verbose 4>&1
+        $config = $configStreams | Where-Object { $_ -isnot [Management.Automation.VerboseRecord] }
+        $isoStreams = $config | New-CloudInitIso -Path p.iso -Verbose 4>&1
+        @($configStreams) + @($isoStreams) | Where-Object { $_ -is [Management.Automation.VerboseRecord] } | Should -Not -BeNullOrEmpty
+        @($configStreams) + @($isoStreams) + @($config | Format-List * | Out-String) | Out-String | Should -Not -Match 'Hunter2'
         Get-Content -Raw seed/user-data | Should -Match 'plain_text_passwd: "Hunter2-Secret"'
-        (Get-Item p.iso).UnixFileMode | Should -Be ([IO.UnixFileMode]'UserRead, UserWrite')
+        # The mode as flags, not as text: the enum's text lists flags in value order, not in the order written here.
+        (Get-Item p.iso).UnixFileMode | Should -Be ([IO.UnixFileMode]::UserRead -bor [IO.UnixFileMode]::UserWrite)
     }
 
     # Twin: BadHostname_IsCloudInitHostnameInvalid

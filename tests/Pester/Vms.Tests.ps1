@@ -1,37 +1,54 @@
-# User-level cases for the VM cmdlets (Pester 5). Each has a hosted-engine twin in
-# tests/VmTools.Tests/Vms/*.cs. Needs qemu-system-x86, a guest kernel and initrd:
-#   $env:VMTOOLS_TEST_KERNEL, $env:VMTOOLS_TEST_INITRD (a busybox initrd printing $Marker; see tests/Shared/FlightVmGuest.cs).
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
+# User-level cases for the VM cmdlets in a real pwsh. The guest is the busybox guest of the xunit suites
+# (tests/Shared/FlightVmGuest.cs): Debian's kernel, built once per machine, and an initramfs made for this
+# file by RealComponents.psm1; it prints FLIGHTVM-GUEST-READY and powers off on the ACPI power button.
+# Needs qemu-system-x86 and qemu-utils. The accelerator is the core's own choice (KVM only where it can run
+# a stock guest, else TCG). Cases with a hosted-engine twin in tests/VmTools.Tests/Vms name it.
 BeforeAll {
-    Import-Module "$PSScriptRoot/../../out/VmTools/VmTools.psd1" -Force
-    $script:Marker = 'FLIGHTVM-GUEST-READY'
-    $script:Guest = @{ Kernel = $env:VMTOOLS_TEST_KERNEL; Initrd = $env:VMTOOLS_TEST_INITRD; KernelArgs = 'console=ttyS0 panic=-1 quiet'; MemoryMB = 96 }
+    Import-Module (Join-Path $PSScriptRoot 'RealComponents.psm1') -Force
+    $null = Import-VmToolsUnderTest
+    $script:SavedHome = $env:VMTOOLS_HOME
+    $script:TestGuest = Get-TestGuest
+    $script:Marker = if ($TestGuest.UnavailableReason) { 'unused' } else { $TestGuest.ReadyMarker }
+    $script:Guest = if ($TestGuest.UnavailableReason) { @{} } else {
+        @{ Kernel = $TestGuest.Kernel; Initrd = $TestGuest.Initrd; KernelArgs = $TestGuest.KernelArgs; MemoryMB = 96 }
+    }
+}
+
+AfterAll {
+    $env:VMTOOLS_HOME = $script:SavedHome
+    if (-not $TestGuest.UnavailableReason) { Remove-Item -Recurse -Force $TestGuest.Directory -ErrorAction Ignore }
 }
 
 Describe 'VMs' {
     BeforeEach {
-        $env:VMTOOLS_HOME = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-        New-Item -ItemType Directory $env:VMTOOLS_HOME | Out-Null
+        $env:VMTOOLS_HOME = New-TestHome
         $script:Base = Join-Path $env:VMTOOLS_HOME 'base.qcow2'
-        & qemu-img create -q -f qcow2 $Base 16M
+        if (Find-Program qemu-img) { & qemu-img create -q -f qcow2 $Base 16M }
     }
     AfterEach {
         Get-FlightVm | Remove-FlightVm -Force -ErrorAction SilentlyContinue
-        Remove-Item -Recurse -Force $env:VMTOOLS_HOME
+        Remove-Item -Recurse -Force $env:VMTOOLS_HOME -ErrorAction Ignore
     }
 
     # Twin: FlightVmCmdletTests.StartFromACacheEntryLikeObject_WaitsForTheMarker_PipesIntoHandlesStopAndRemove
-    It 'starts from a cache entry, waits for the marker, and pipes into handles, stop and remove' {
+    It 'starts from a cache entry, waits for the marker, and pipes into handles, wait, stop and remove' {
+        Assert-RealComponent $TestGuest
         $entry = [pscustomobject]@{ Reference = 'r/x:base-qcow2-abc'; Tag = 'base-qcow2-abc'; Digest = 'sha256:00'; Path = $Base; Size = 1; Status = 'Hit'; Source = 'Local' }
         $vm = $entry | Start-FlightVm -Name pipe @Guest -Wait -ReadyPattern $Marker -Timeout 120
         $vm.State | Should -Be 'Running'
+        Get-Content -Raw $vm.ConsoleLogPath | Should -Match $Marker
         (Get-FlightVm pipe | Get-VmHandles).Alive | Should -BeTrue
+        (Get-FlightVm pipe | Wait-FlightVm -ReadyPattern $Marker -Timeout 30).Name | Should -Be 'pipe'
         (Get-FlightVm pipe | Stop-FlightVm -Timeout 60 -PassThru).State | Should -Be 'Stopped'
+        Get-Content -Raw $vm.ConsoleLogPath | Should -Match 'POWER-BUTTON' -Because 'a stop without -Force is a graceful powerdown'
         Get-FlightVm pipe | Remove-FlightVm
         { Get-FlightVm pipe -ErrorAction Stop } | Should -Throw -ErrorId 'VmNotFound,VmTools.Commands.GetFlightVmCommand'
     }
 
     # Twin: FlightVmCmdletTests.Start_WithCountVolumeAndCloudInitObjects_BindsThemByProperty
     It 'starts a pool with -Count and binds -CloudInit and -Volume objects by property' {
+        Assert-RealComponent $TestGuest
         $iso = Join-Path $env:VMTOOLS_HOME 'seed.iso'; [IO.File]::WriteAllBytes($iso, [byte[]]::new(65536))
         $vol = Join-Path $env:VMTOOLS_HOME 'vol.raw'; [IO.File]::WriteAllBytes($vol, [byte[]]::new(1MB))
         $vms = Start-FlightVm -ImagePath $Base -Name duo -Count 2 @Guest -CloudInit ([pscustomobject]@{ Path = $iso; VolumeLabel = 'cidata' })
@@ -42,27 +59,37 @@ Describe 'VMs' {
         (Get-FlightVm clash).State | Should -Be 'Broken'
     }
 
+    It 'gives the NIC the MAC of the seed New-CloudInitIso wrote, and refuses the seed again while its VM exists' {
+        Assert-RealComponent $TestGuest
+        $seed = New-CloudInitConfig -Hostname seeded | New-CloudInitIso -Path (Join-Path $env:VMTOOLS_HOME 'seeded.iso')
+        $vm = Start-FlightVm -ImagePath $Base -Name seeded @Guest -CloudInit $seed
+        $vm.MacAddress | Should -Be $seed.MacAddress
+        { Start-FlightVm -ImagePath $Base -Name again @Guest -CloudInit $seed -ErrorAction Stop } | Should -Throw -ErrorId 'VmMacAddressInUse,VmTools.Commands.StartFlightVmCommand'
+    }
+
     # Twin: FlightVmCmdletTests.BadInput_FailsWithSpecificErrorIds_AndWritesNothing
-    It 'rejects bad input with specific error ids and writes nothing' -TestCases @(
-        @{ Script = { Start-FlightVm -ImagePath ./nope.qcow2 }; Id = 'VmImageNotFound,VmTools.Commands.StartFlightVmCommand' }
-        @{ Script = { Start-FlightVm -ImagePath $Base -CloudInit ([pscustomobject]@{ Label = 'x' }) }; Id = 'VmCloudInitInvalid,VmTools.Commands.StartFlightVmCommand' }
-        @{ Script = { Start-FlightVm -ImagePath $Base -Volume 42 }; Id = 'VmVolumeInvalid,VmTools.Commands.StartFlightVmCommand' }
-        @{ Script = { Start-FlightVm -ImagePath $Base -ReadyPattern x }; Id = 'VmReadyPatternWithoutWait,VmTools.Commands.StartFlightVmCommand' }
-        @{ Script = { Start-FlightVm -ImagePath $Base -KernelArgs x }; Id = 'VmKernelRequired,VmTools.Commands.StartFlightVmCommand' }
-        @{ Script = { Start-FlightVm -ImagePath $Base -DiskMode DmSnapshot }; Id = 'VmDmSnapshotNeedsRaw,VmTools.Commands.StartFlightVmCommand' }
-        @{ Script = { Stop-FlightVm ghost }; Id = 'VmNotFound,VmTools.Commands.StopFlightVmCommand' }
-        @{ Script = { Remove-FlightVm ghost }; Id = 'VmNotFound,VmTools.Commands.RemoveFlightVmCommand' }
-        @{ Script = { Get-VmHandles ghost }; Id = 'VmNotFound,VmTools.Commands.GetVmHandlesCommand' }
-        @{ Script = { Wait-FlightVm ghost -ReadyPattern x }; Id = 'VmNotFound,VmTools.Commands.WaitFlightVmCommand' }
-        @{ Script = { Invoke-FlightVmCommand ghost 'true' }; Id = 'VmNotFound,VmTools.Commands.InvokeFlightVmCommandCommand' }
+    # Each script carries its own -ErrorAction Stop: a parameter given to `& $Script` would bind to nothing.
+    It 'rejects <Id> and writes nothing' -TestCases @(
+        @{ Script = { Start-FlightVm -ImagePath ./nope.qcow2 -ErrorAction Stop }; Id = 'VmImageNotFound,VmTools.Commands.StartFlightVmCommand' }
+        @{ Script = { Start-FlightVm -ImagePath $Base -CloudInit ([pscustomobject]@{ Label = 'x' }) -ErrorAction Stop }; Id = 'VmCloudInitInvalid,VmTools.Commands.StartFlightVmCommand' }
+        @{ Script = { Start-FlightVm -ImagePath $Base -Volume 42 -ErrorAction Stop }; Id = 'VmVolumeInvalid,VmTools.Commands.StartFlightVmCommand' }
+        @{ Script = { Start-FlightVm -ImagePath $Base -ReadyPattern x -ErrorAction Stop }; Id = 'VmReadyPatternWithoutWait,VmTools.Commands.StartFlightVmCommand' }
+        @{ Script = { Start-FlightVm -ImagePath $Base -KernelArgs x -ErrorAction Stop }; Id = 'VmKernelRequired,VmTools.Commands.StartFlightVmCommand' }
+        @{ Script = { Start-FlightVm -ImagePath $Base -DiskMode DmSnapshot -ErrorAction Stop }; Id = 'VmDmSnapshotNeedsRaw,VmTools.Commands.StartFlightVmCommand' }
+        @{ Script = { Stop-FlightVm ghost -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.StopFlightVmCommand' }
+        @{ Script = { Remove-FlightVm ghost -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.RemoveFlightVmCommand' }
+        @{ Script = { Get-VmHandles ghost -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.GetVmHandlesCommand' }
+        @{ Script = { Wait-FlightVm ghost -ReadyPattern x -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.WaitFlightVmCommand' }
+        @{ Script = { Invoke-FlightVmCommand ghost 'true' -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.InvokeFlightVmCommandCommand' }
     ) {
         param($Script, $Id)
-        { & $Script -ErrorAction Stop } | Should -Throw -ErrorId $Id
+        $Script | Should -Throw -ErrorId $Id
         Get-FlightVm | Should -BeNullOrEmpty
     }
 
     # Twin: FlightVmCmdletTests.RunningVm_RemoveWithoutForce_IsRefused_WhatIfChangesNothing_AndSshWithoutAServerFails
     It 'refuses to remove a running VM, -WhatIf changes nothing, ssh without a server fails' {
+        Assert-RealComponent $TestGuest
         Start-FlightVm -ImagePath $Base -Name busy @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null
         { Remove-FlightVm busy -ErrorAction Stop } | Should -Throw -ErrorId 'VmRunning,VmTools.Commands.RemoveFlightVmCommand'
         Stop-FlightVm busy -WhatIf; Remove-FlightVm busy -Force -WhatIf
@@ -73,16 +100,47 @@ Describe 'VMs' {
         $keep.Applied | Should -BeFalse
     }
 
+    It 'tears down a VM whose qemu died, keeping its record as Stopped' {
+        Assert-RealComponent $TestGuest
+        Start-FlightVm -ImagePath $Base -Name crashed @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null
+        $qemu = (Get-VmHandles crashed).Pid
+        & kill -9 $qemu
+        $null = 1..50 | ForEach-Object { if (Test-Path "/proc/$qemu") { Start-Sleep -Milliseconds 100 } }
+        (Get-VmHandles crashed).Alive | Should -BeFalse
+        $plan = Invoke-VmReconcile -WhatIf | Where-Object Name -eq crashed
+        $plan.Action | Should -Be 'TearDown'
+        $plan.Applied | Should -BeFalse
+        $done = Invoke-VmReconcile | Where-Object Name -eq crashed
+        $done.Applied | Should -BeTrue
+        (Get-FlightVm crashed).State | Should -Be 'Stopped'
+    }
+
     # Twin: SurvivesControllerTests.VmStartedByAnotherProcess_SurvivesKill9OfThatProcess_AndANewSessionSeesReconcilesAndStopsIt
     It 'keeps a VM running after its controlling pwsh is killed, and a new session stops it' {
-        $module = (Get-Module VmTools).Path -replace 'VmTools.dll$', 'VmTools.psd1'
-        $script = "Import-Module '$module'; Start-FlightVm -ImagePath '$Base' -Name orphaned -Kernel '$($Guest.Kernel)' -Initrd '$($Guest.Initrd)' -KernelArgs '$($Guest.KernelArgs)' -MemoryMB 96 | Out-Null; 'STARTED'; Start-Sleep 3600"
-        $controller = Start-Process pwsh -ArgumentList '-NoProfile', '-Command', $script -PassThru -RedirectStandardOutput (Join-Path $env:VMTOOLS_HOME 'ctl.out')
+        Assert-RealComponent $TestGuest
+        $module = Join-Path $PSScriptRoot '../../out/VmTools/VmTools.psd1'
+        $started = Join-Path $env:VMTOOLS_HOME 'controller.started'
+        $script = "Import-Module '$module'; Start-FlightVm -ImagePath '$Base' -Name orphaned -Kernel '$($Guest.Kernel)' -Initrd '$($Guest.Initrd)' -KernelArgs '$($Guest.KernelArgs)' -MemoryMB 96 | Out-Null; Set-Content '$started' STARTED; Start-Sleep 3600"
+        $pwsh = Get-PwshCommandLine
+        $psi = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
+        foreach ($a in @($pwsh | Select-Object -Skip 1) + '-NoProfile', '-NonInteractive', '-Command', $script) { $psi.ArgumentList.Add($a) }
+        $psi.Environment['VMTOOLS_HOME'] = $env:VMTOOLS_HOME
+        $controller = [Diagnostics.Process]::Start($psi)
         $deadline = (Get-Date).AddSeconds(120)
-        while (-not (Select-String -Quiet STARTED (Join-Path $env:VMTOOLS_HOME 'ctl.out') -ErrorAction SilentlyContinue) -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 200 }
+        while (-not (Test-Path $started) -and -not $controller.HasExited -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 200 }
+        $started | Should -Exist -Because 'the controlling pwsh started the VM'
         & kill -9 $controller.Id
         (Get-VmHandles orphaned).Alive | Should -BeTrue
         (Invoke-VmReconcile | Where-Object Name -eq orphaned).Action | Should -Be 'Keep'
         (Stop-FlightVm orphaned -Timeout 60 -PassThru).State | Should -Be 'Stopped'
+    }
+
+    It 'lets a later one-shot pwsh step see and stop the VM an earlier step started' {
+        Assert-RealComponent $TestGuest
+        $start = Invoke-Pwsh "Start-FlightVm -ImagePath '$Base' -Name stepped -Kernel '$($Guest.Kernel)' -Initrd '$($Guest.Initrd)' -KernelArgs '$($Guest.KernelArgs)' -MemoryMB 96 -Wait -ReadyPattern '$Marker' -Timeout 120 | Out-Null; (Get-VmHandles stepped).Alive" -Environment @{ VMTOOLS_HOME = $env:VMTOOLS_HOME }
+        $start.ExitCode | Should -Be 0 -Because $start.Error
+        $start.Output | Should -Be 'True'
+        $stop = Invoke-Pwsh "(Stop-FlightVm stepped -Timeout 60 -PassThru).State" -Environment @{ VMTOOLS_HOME = $env:VMTOOLS_HOME }
+        $stop.Output | Should -Be 'Stopped'
     }
 }

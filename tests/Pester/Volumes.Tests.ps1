@@ -1,51 +1,63 @@
-# User-level cases for the VmVolume cmdlets (Pester 5). Each has a hosted-engine twin in
-# tests/VmTools.Tests/Volumes/VolumeCmdletTests.cs. Needs root and a running zfs-fuse (or OpenZFS).
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
+# User-level cases for the VmVolume cmdlets in a real pwsh. Needs root and zfs-fuse: this file joins the
+# machine's shared zfs-fuse daemon (RealComponents.psm1, the protocol of tests/Shared/ZfsFuseDaemon.cs).
+# Each pool is a fresh `vmtt…` pool on a sparse file vdev. Hosted twins: tests/VmTools.Tests/Volumes/VolumeCmdletTests.cs.
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../../out/VmTools/VmTools.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'RealComponents.psm1') -Force
+    $null = Import-VmToolsUnderTest
+    $script:Zfs = Enter-ZfsFuse
+    $script:SavedHome = $env:VMTOOLS_HOME
+}
+AfterAll {
+    Exit-ZfsFuse $script:Zfs
+    $env:VMTOOLS_HOME = $script:SavedHome
 }
 
 Describe 'VmVolume cmdlets' {
     BeforeEach {
-        $script:home = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-        New-Item -ItemType Directory -Path $script:home | Out-Null
-        $env:VMTOOLS_HOME = $script:home
-        $script:pool = 'vmtt' + [guid]::NewGuid().ToString('N').Substring(0, 10)
-        $script:vdev = Join-Path $script:home "vdev/$($script:pool).vdev"
+        $script:StateHome = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+        New-Item -ItemType Directory -Path $script:StateHome | Out-Null
+        $env:VMTOOLS_HOME = $script:StateHome
+        $script:pool = New-TestPoolName
+        $script:vdev = Join-Path $script:StateHome "vdev/$($script:pool).vdev"
     }
     AfterEach {
-        & zfs list -H -o name -r $script:pool 2>$null | Sort-Object -Descending | ForEach-Object { & zfs unmount $_ 2>$null }
-        & zpool destroy -f $script:pool 2>$null
-        Remove-Item -Recurse -Force $script:home -ErrorAction SilentlyContinue
+        if (-not $Zfs.UnavailableReason) { Remove-TestPool $script:pool }
+        Remove-Item -Recurse -Force $script:StateHome -ErrorAction SilentlyContinue
     }
 
     Context 'with a pool' {
         BeforeEach {
-            Initialize-VmVolumePool -PoolName $script:pool -VdevPath $script:vdev -Size 512MB -WorkingDirectory (Join-Path $script:home 'zfs') | Out-Null
+            if ($Zfs.UnavailableReason) { return }
+            Initialize-VmVolumePool -PoolName $script:pool -VdevPath $script:vdev -Size 512MB -WorkingDirectory (Join-Path $script:StateHome 'zfs') | Out-Null
         }
 
         It 'carries files through New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path | Receive-VmVolumeSnapshot' {
+            Assert-RealComponent $Zfs
             $src = New-VmVolume -Name src -Metadata @{ job = 'build' }
             Set-Content -Path (Join-Path $src.Mountpoint 'alpha') -Value 'data' -NoNewline
             New-VmVolume -Name dst | Out-Null
-            $received = $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path (Join-Path $script:home 's.zstream') | Receive-VmVolumeSnapshot -VolumeId dst
+            $received = $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path (Join-Path $script:StateHome 's.zstream') | Receive-VmVolumeSnapshot -VolumeId dst
             $received.IsSnapshot | Should -BeTrue
             Get-Content -Raw (Join-Path (Get-VmVolume dst).Mountpoint 'alpha') | Should -Be 'data'
             (Get-VmVolume src).Metadata['job'] | Should -Be 'build'
         }
 
-        It 'sends only the delta the second time and reports progress' {
+        It 'sends only the delta the second time' {
+            Assert-RealComponent $Zfs
             $src = New-VmVolume; $dst = New-VmVolume
             Set-Content (Join-Path $src.Mountpoint 'alpha') 'a'
             $src | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -TargetVolumeId $dst.Id | Out-Null
             Set-Content (Join-Path $src.Mountpoint 'beta') 'b'
             $snap = $src | New-VmVolumeSnapshot
-            ($snap | Send-VmVolumeSnapshot -Path (Join-Path $script:home 'd.zstream') -Have (Get-VmVolumeHave -VolumeId $dst.Id)).Incremental | Should -BeTrue
+            ($snap | Send-VmVolumeSnapshot -Path (Join-Path $script:StateHome 'd.zstream') -Have (Get-VmVolumeHave -VolumeId $dst.Id)).Incremental | Should -BeTrue
             $r = $snap | Send-VmVolumeSnapshot -TargetVolumeId $dst.Id
             Test-Path (Join-Path $r.Mountpoint 'beta') | Should -BeTrue
             @(Get-VmVolumeHave -VolumeId $dst.Id).Count | Should -Be 2
         }
 
         It 'refuses to remove a volume with snapshots unless -Recurse; -WhatIf destroys nothing' {
+            Assert-RealComponent $Zfs
             New-VmVolume -Name keep | New-VmVolumeSnapshot | Out-Null
             { Remove-VmVolume -Id keep -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeHasSnapshots,VmTools.Commands.RemoveVmVolumeCommand'
             Remove-VmVolume -Id keep -Recurse -WhatIf
@@ -55,18 +67,21 @@ Describe 'VmVolume cmdlets' {
         }
 
         It 'reports an unknown volume as VolumeNotFound' {
+            Assert-RealComponent $Zfs
             { Get-VmVolume -Id nope -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.GetVmVolumeCommand'
             { New-VmVolumeSnapshot -VolumeId ([guid]::Empty) -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.NewVmVolumeSnapshotCommand'
         }
 
         It 'refuses to send a volume that is not a snapshot and writes no file' {
-            $file = Join-Path $script:home 'never.zstream'
+            Assert-RealComponent $Zfs
+            $file = Join-Path $script:StateHome 'never.zstream'
             { New-VmVolume | Send-VmVolumeSnapshot -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotASnapshot,VmTools.Commands.SendVmVolumeSnapshotCommand'
             Test-Path $file | Should -BeFalse
         }
 
         It 'refuses a full stream into a volume that has snapshots' {
-            $file = Join-Path $script:home 'full.zstream'
+            Assert-RealComponent $Zfs
+            $file = Join-Path $script:StateHome 'full.zstream'
             New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
             New-VmVolume -Name target | New-VmVolumeSnapshot | Out-Null
             { Receive-VmVolumeSnapshot -VolumeId target -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand'
@@ -74,6 +89,7 @@ Describe 'VmVolume cmdlets' {
         }
 
         It 'exposes a data disk as DiskImagePath' {
+            Assert-RealComponent $Zfs
             $v = New-VmVolume -DiskSizeGB 2 -DiskFormat Raw
             $v.Type | Should -Be 'disk'
             (Get-Item $v.DiskImagePath).Length | Should -Be 2GB
@@ -81,6 +97,7 @@ Describe 'VmVolume cmdlets' {
         }
 
         It 'brings volumes back after the pool is exported (host restart)' {
+            Assert-RealComponent $Zfs
             $before = New-VmVolume -Name kept
             Set-Content (Join-Path $before.Mountpoint 'alpha') 'x'
             & zpool export -f $script:pool
@@ -93,6 +110,7 @@ Describe 'VmVolume cmdlets' {
     }
 
     It 'fails on a vdev file that is not a pool and leaves the file' {
+        Assert-RealComponent $Zfs
         New-Item -ItemType Directory -Force (Split-Path $script:vdev) | Out-Null
         Set-Content -Path $script:vdev -Value 'not a pool' -NoNewline
         { Initialize-VmVolumePool -PoolName $script:pool -VdevPath $script:vdev -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeVdevNotAPool,VmTools.Commands.InitializeVmVolumePoolCommand'
@@ -101,6 +119,7 @@ Describe 'VmVolume cmdlets' {
     }
 
     It 'needs an initialized pool' {
+        Assert-RealComponent $Zfs
         { New-VmVolume -ErrorAction Stop } | Should -Throw -ErrorId 'VolumePoolNotInitialized,VmTools.Commands.NewVmVolumeCommand'
     }
 }
