@@ -124,6 +124,19 @@ public abstract class VmToolsCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>
+    /// PowerShell's ThrowTerminatingError ends only the statement, whatever -ErrorAction says, so a CI
+    /// step written <c>Start-FlightVm … -ErrorAction Stop; next</c> would run on and exit 0. Built-in
+    /// cmdlets stop such a script: their errors go through WriteError, which -ErrorAction Stop turns
+    /// into an ActionPreferenceStopException that ends the script (and that try/catch receives with
+    /// the same ErrorId). With -ErrorAction Stop the record takes that path too.
+    /// </summary>
+    protected new void ThrowTerminatingError(ErrorRecord errorRecord)
+    {
+        if (MyInvocation.BoundParameters.TryGetValue("ErrorAction", out var action) && action is ActionPreference.Stop) WriteError(errorRecord);
+        base.ThrowTerminatingError(errorRecord);
+    }
+
     protected ErrorRecord ToErrorRecord(VmToolsException e) => new(e, e.ErrorId, Map(e.Kind), e.Target);
 
     protected void ThrowArgumentError(string errorId, string message, object? target)

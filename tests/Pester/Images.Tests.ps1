@@ -134,6 +134,15 @@ Describe 'Qcow2 cache in one-shot pwsh CI steps' {
         $r.ExitCode | Should -Be 1
     }
 
+    It 'stops the whole step on -ErrorAction Stop, as built-in cmdlets do (exit 1, nothing after it runs)' {
+        $r = Invoke-Pwsh "Get-Qcow2Cache -Repository 'UPPER/case' -ErrorAction Stop; 'after the failure'" -Environment $StepEnvironment
+        $r.ExitCode | Should -Be 1
+        $r.Output | Should -Not -Contain 'after the failure'
+        $r.Error | Should -Match 'is not a valid image reference'
+        $plain = Invoke-Pwsh "Get-Qcow2Cache -Repository 'UPPER/case'; 'after the failure'" -Environment $StepEnvironment
+        $plain.Output | Should -Contain 'after the failure'
+    }
+
     It 'treats an unreachable registry as a miss with a warning, not a failed step' {
         $r = Invoke-Pwsh "if (Test-Qcow2Cache -Repository 127.0.0.1:1/none/x -Tag t) { 'use cache' } else { 'build' }" -Environment $StepEnvironment
         $r.ExitCode | Should -Be 0
