@@ -66,7 +66,7 @@ public static class CmdletReader
             var aliases = attributes.Where(a => a.AttributeType.FullName == Sma + "AliasAttribute")
                 .SelectMany(a => Values(a.ConstructorArguments[0])).Select(v => (string)v!).ToList();
             var validateSet = Attribute(attributes, "ValidateSetAttribute");
-            var enumType = Nullable.GetUnderlyingType(memberType) ?? memberType;
+            var enumType = Unwrapped(memberType);
             IReadOnlyList<string> allowed = validateSet is not null
                 ? Values(validateSet.ConstructorArguments[0]).Select(v => (string)v!).ToList()
                 : enumType.IsEnum
@@ -97,9 +97,16 @@ public static class CmdletReader
 
     private static TypeShape Describe(Type type)
     {
-        var bare = Nullable.GetUnderlyingType(type) ?? type;
+        var bare = Unwrapped(type);
         return new TypeShape(ShortName(bare), bare.FullName ?? bare.Name);
     }
+
+    /// <summary>
+    /// T for Nullable&lt;T&gt;, as PowerShell shows it. Nullable.GetUnderlyingType cannot tell: it
+    /// compares with the running runtime's Nullable, not the one in this metadata context.
+    /// </summary>
+    private static Type Unwrapped(Type type) =>
+        type.IsGenericType && type.GetGenericTypeDefinition().FullName == "System.Nullable`1" ? type.GetGenericArguments()[0] : type;
 
     private static string ShortName(Type type) =>
         type.IsArray ? ShortName(type.GetElementType()!) + "[]"

@@ -9,7 +9,7 @@ if (args.Length < 3)
     return 2;
 }
 
-var (modulePath, fragmentDirectory, outputPath) = (args[0], args[1], args[2]);
+var (modulePath, fragmentDirectory, outputPath) = (Path.GetFullPath(args[0]), Path.GetFullPath(args[1]), Path.GetFullPath(args[2]));
 try
 {
     var cmdlets = CmdletReader.Read(modulePath, args.Skip(3));
