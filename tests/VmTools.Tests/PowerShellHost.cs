@@ -30,12 +30,20 @@ public sealed class PowerShellHost : IDisposable
     {
         get
         {
-            var dir = AppContext.BaseDirectory;
-            while (dir is not null && !File.Exists(Path.Combine(dir, "VmTools.sln"))) dir = Path.GetDirectoryName(dir);
-            if (dir is null) throw new InvalidOperationException("Cannot find the repository root above " + AppContext.BaseDirectory);
-            var psd1 = Path.Combine(dir, "out", "VmTools", "VmTools.psd1");
+            var psd1 = Path.Combine(RepositoryRoot, "out", "VmTools", "VmTools.psd1");
             if (!File.Exists(psd1)) throw new InvalidOperationException($"Module not built: {psd1} is missing (dotnet build VmTools.sln).");
             return psd1;
+        }
+    }
+
+    /// <summary>The checkout these tests were built from (the folder holding VmTools.sln).</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var dir = AppContext.BaseDirectory;
+            while (dir is not null && !File.Exists(Path.Combine(dir, "VmTools.sln"))) dir = Path.GetDirectoryName(dir);
+            return dir ?? throw new InvalidOperationException("Cannot find the repository root above " + AppContext.BaseDirectory);
         }
     }
 
