@@ -72,11 +72,6 @@ public sealed class RemoveQcow2CacheImageCommand : VmToolsCmdlet
     {
         if (ParameterSetName == "Prune")
         {
-            if (OlderThan is null && KeepLatest is null && MaxSizeGB is null)
-            {
-                ThrowArgumentError("Qcow2CachePruneNeedsCriterion", "Say what to prune: -OlderThan, -KeepLatest and/or -MaxSizeGB.", null);
-            }
-
             using var db = OpenState();
             var request = new PruneRequest { OlderThan = OlderThan, KeepLatest = KeepLatest, MaxBytes = MaxSizeGB is { } gb ? (long)(gb * 1024 * 1024 * 1024) : null };
             var chosen = new ImagePruner(db, Paths).Select(request, WriteVerbose);
