@@ -11,6 +11,7 @@ BeforeAll {
     $env:REGISTRY_CACHE = 'false'
     # Never contacted: with REGISTRY_CACHE=false the store is local only.
     $script:Registry = '127.0.0.1:9/pester'
+    $script:Sizes = 0
 
     function script:New-Home {
         $env:VMTOOLS_HOME = Join-Path ([IO.Path]::GetTempPath()) "vmtools-pester-prune-$([guid]::NewGuid().ToString('N'))"
@@ -18,7 +19,9 @@ BeforeAll {
 
     function script:Save-LocalImage([string] $Name) {
         $disk = Join-Path $TestDrive "$Name-$([guid]::NewGuid().ToString('N').Substring(0, 8)).qcow2"
-        qemu-img create -q -f qcow2 $disk 16M
+        # A distinct virtual size per image: identical empty disks would be one layer digest under two references.
+        $script:Sizes++
+        qemu-img create -q -f qcow2 $disk "$(16 + $script:Sizes)M"
         if ($LASTEXITCODE -ne 0) { throw "qemu-img failed for $disk" }
         (Save-Qcow2Cache -Path $disk -Repository "$script:Registry/$Name" -Tag v1).LayerDigest
     }
@@ -30,11 +33,16 @@ BeforeAll {
         $db = [VmTools.Core.State.StateDb]::Open($paths.DatabasePath)
         try {
             $dir = Join-Path $paths.VmDirectory $Name
-            $vm = [VmTools.Core.Vms.FlightVm]@{
+            # FlightVm has required members, so C# marks its constructor obsolete-as-error; PowerShell's cast refuses it, Activator does not.
+            $vm = [Activator]::CreateInstance([VmTools.Core.Vms.FlightVm])
+            # ::New() would mean a constructor to PowerShell; MacAddresses.New is a static method.
+            $mac = [VmTools.Core.Vms.MacAddresses].GetMethod('New').Invoke($null, @())
+            $fields = @{
                 Name = $Name; Id = [VmTools.Core.Vms.VmNaming]::NewId(); State = 'Stopped'; ImagePath = $ImagePath; DiskMode = 'Overlay'
                 OverlayPath = "$dir/overlay.qcow2"; Directory = $dir; ConsoleLogPath = "$dir/console.log"; QmpSocketPath = "$dir/qmp.sock"
-                Network = 'None'; MacAddress = [VmTools.Core.Vms.MacAddresses]::New(); MemoryMB = 64; CpuCount = 1; CreatedAt = [DateTimeOffset]::UtcNow
+                Network = 'None'; MacAddress = $mac; MemoryMB = 64; CpuCount = 1; CreatedAt = [DateTimeOffset]::UtcNow
             }
+            foreach ($f in $fields.GetEnumerator()) { $vm.($f.Key) = $f.Value }
             [VmTools.Core.Vms.VmStore]::new($db, $paths).Insert($null, $vm)
         }
         finally { $db.Dispose() }
@@ -56,13 +64,14 @@ Describe 'Cache housekeeping' {
         $image.References | Should -Be @("$script:Registry/listed:v1")
         $image.Size | Should -BeGreaterThan 0
         $image.InUse | Should -BeFalse
-        ($image | Format-Table | Out-String) | Should -Match ([regex]::Escape("$script:Registry/listed:v1"))
+        ($image | Format-Table | Out-String -Width 300) | Should -Match ([regex]::Escape("$script:Registry/listed:v1"))
         (Get-Qcow2CacheImage -Reference "$script:Registry/list*").LayerDigest | Should -Be $digest
     }
 
     It '-KeepLatest 0 removes only the image no VM uses' {   # KeepLatest_Zero_RemovesOnlyTheUnusedImage
         $a = Save-LocalImage 'a'
         $b = Save-LocalImage 'b'
+        $a | Should -Not -Be $b
         Add-VmRecord 'vm-a1' (Get-Qcow2CacheImage -Digest $a).Path
         Add-VmRecord 'vm-a2' (Get-Qcow2CacheImage -Digest $a).Path
         $removed = Remove-Qcow2CacheImage -KeepLatest 0 -PassThru
