@@ -21,6 +21,8 @@
         'Save-Qcow2Cache'
         'Test-Qcow2Cache'
         'Get-Qcow2CacheStatistics'
+        'Get-Qcow2CacheImage'
+        'Remove-Qcow2CacheImage'
         'New-CloudInitConfig'
         'New-CloudInitIso'
         # Volumes

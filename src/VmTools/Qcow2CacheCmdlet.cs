@@ -40,12 +40,15 @@ public abstract class Qcow2CacheCmdlet : VmToolsCmdlet
     }
 
     /// <summary>The repository as a reference without tag or digest; a tag given inline is refused (use -Tag).</summary>
-    protected ImageReference ParseRepository()
+    protected ImageReference ParseRepository() => ParseRepository(allowDigest: false);
+
+    /// <summary>As <see cref="ParseRepository()"/>; with <paramref name="allowDigest"/>, <c>repo@sha256:…</c> is kept (a pin) and only a tag is refused.</summary>
+    protected ImageReference ParseRepository(bool allowDigest)
     {
         var text = Repository ?? Settings.DefaultRepository;
         var reference = Guard(() => ImageReference.Parse(text));
 
-        if (reference.Tag is not null || reference.Digest is not null)
+        if (reference.Tag is not null || (reference.Digest is not null && !allowDigest))
         {
             ThrowArgumentError("ImageReferenceHasTag", $"-Repository takes a repository without tag or digest ('{reference.Name}'); pass the tag with -Tag.", text);
         }

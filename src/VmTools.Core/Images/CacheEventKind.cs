@@ -8,4 +8,7 @@ public enum CacheEventKind
     Miss,
     Built,
     Pushed,
+
+    /// <summary>An image removed from the local store (bytes: what its removal gave back to the filesystem).</summary>
+    Evicted,
 }

@@ -21,7 +21,7 @@ public sealed class CacheEventLog
     {
         using var cmd = _db.Command("""
             SELECT kind, COUNT(*), COALESCE(SUM(bytes), 0), COALESCE(SUM(duration_ms), 0), MIN(at), MAX(at)
-            FROM events WHERE kind IN ('hit','pulled','miss','built','pushed') AND ($since IS NULL OR at >= $since)
+            FROM events WHERE kind IN ('hit','pulled','miss','built','pushed','evicted') AND ($since IS NULL OR at >= $since)
             GROUP BY kind
             """, null, ("$since", since?.ToUniversalTime().ToString("O")));
         using var r = cmd.ExecuteReader();
@@ -37,8 +37,12 @@ public sealed class CacheEventLog
         }
 
         (long Count, long Bytes, long Ms) Get(string k) => counts.TryGetValue(k, out var v) ? v : default;
-        var hit = Get("hit"); var pulled = Get("pulled"); var miss = Get("miss"); var built = Get("built"); var pushed = Get("pushed");
+        var hit = Get("hit"); var pulled = Get("pulled"); var miss = Get("miss"); var built = Get("built"); var pushed = Get("pushed"); var evicted = Get("evicted");
         return new CacheStatistics(hit.Count, pulled.Count, miss.Count, built.Count, pushed.Count,
-            pulled.Bytes, pushed.Bytes, TimeSpan.FromMilliseconds(pulled.Ms), TimeSpan.FromMilliseconds(built.Ms), first, last);
+            pulled.Bytes, pushed.Bytes, TimeSpan.FromMilliseconds(pulled.Ms), TimeSpan.FromMilliseconds(built.Ms), first, last)
+        {
+            Evictions = evicted.Count,
+            BytesFreed = evicted.Bytes,
+        };
     }
 }

@@ -3,6 +3,7 @@ namespace VmTools.Core.Images;
 /// <summary>
 /// An exclusive lock per digest, shared by threads and processes (flock on a lock file), so concurrent
 /// pulls of one image are joined: the second waits, then finds the first one's result in the store.
+/// Removal takes the same lock without waiting, so a prune never deletes a digest a pull is writing.
 /// </summary>
 internal sealed class DigestLock : IDisposable
 {
@@ -12,8 +13,7 @@ internal sealed class DigestLock : IDisposable
 
     public static async Task<DigestLock> AcquireAsync(string lockDirectory, string key, Action<string>? waiting, CancellationToken ct)
     {
-        Directory.CreateDirectory(lockDirectory);
-        var path = Path.Combine(lockDirectory, key.Replace(':', '-') + ".lock");
+        var path = PathFor(lockDirectory, key);
         var announced = false;
         while (true)
         {
@@ -28,6 +28,25 @@ internal sealed class DigestLock : IDisposable
                 await Task.Delay(100, ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The lock if nobody holds it, else null (never waits).</summary>
+    public static DigestLock? TryAcquire(string lockDirectory, string key)
+    {
+        try
+        {
+            return new DigestLock(new FileStream(PathFor(lockDirectory, key), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static string PathFor(string lockDirectory, string key)
+    {
+        Directory.CreateDirectory(lockDirectory);
+        return Path.Combine(lockDirectory, key.Replace(':', '-') + ".lock");
     }
 
     public void Dispose() => _file.Dispose();

@@ -28,6 +28,18 @@ public sealed class Qcow2CacheFetcher
     {
         var clock = Stopwatch.StartNew();
         var repo = request.Repository;
+        if (request.ManifestDigest is { } pinned)
+        {
+            // Content-addressed: the digest itself proves the local copy is the one asked for, so no registry request is made.
+            if (_store.LayerForManifest(repo.Registry, repo.Repository, pinned) is { } pinnedLayer && _store.FindVerified(pinnedLayer) is { } pinnedLocal)
+            {
+                return Hit(repo.WithDigest(pinned), pinned, pinnedLocal, request.RegistryEnabled ? "Registry" : "Local", clock);
+            }
+
+            if (!request.RegistryEnabled) return Missed(repo.WithDigest(pinned), new[] { pinned }, "Local", clock);
+            request = request with { Tags = new[] { pinned } };
+        }
+
         if (!request.RegistryEnabled)
         {
             foreach (var tag in request.Tags)
@@ -45,12 +57,20 @@ public sealed class Qcow2CacheFetcher
         var verbose = request.ClientOptions.Verbose;
         foreach (var tag in request.Tags)
         {
-            var reference = repo.WithTag(tag);
+            // A pinned digest travels in the tag slot: the registry API addresses manifests by either, and image_refs
+            // records it there (a tag cannot contain ':', so the two never collide).
+            var reference = request.ManifestDigest is null ? repo.WithTag(tag) : repo.WithDigest(tag);
             var head = await client.HeadManifestAsync(repo.Repository, tag, ct).ConfigureAwait(false);
             if (head is null)
             {
                 verbose?.Invoke($"{reference}: not in the registry.");
                 continue;
+            }
+
+            if (request.ManifestDigest is { } asked && head.Digest is { } served && served != asked)
+            {
+                throw new VmToolsException("RegistryDigestMismatch", FailureKind.InvalidData,
+                    $"{reference}: the registry answered with manifest {served}, not the pinned one.") { Target = reference.ToString() };
             }
 
             if (head.Digest is { } headDigest && _store.LayerForManifest(repo.Registry, repo.Repository, headDigest) is { } knownLayer

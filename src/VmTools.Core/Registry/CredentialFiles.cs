@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using VmTools.Core.Host;
 
 namespace VmTools.Core.Registry;
 
@@ -7,7 +8,8 @@ namespace VmTools.Core.Registry;
 /// Finds stored registry logins the way podman and docker do: containers' auth.json
 /// (<c>REGISTRY_AUTH_FILE</c>, <c>$XDG_RUNTIME_DIR/containers/auth.json</c>,
 /// <c>~/.config/containers/auth.json</c>), then docker's <c>config.json</c> (<c>DOCKER_CONFIG</c>).
-/// Only inline <c>auth</c> entries are read; credential helpers are not run.
+/// In each file a <c>credHelpers</c> entry for the registry wins, then a <c>credsStore</c>, then an inline
+/// <c>auth</c> entry (docker's order; the inline entry also answers when the helper knows no login).
 /// </summary>
 public static class CredentialFiles
 {
@@ -21,12 +23,13 @@ public static class CredentialFiles
         yield return Path.Combine(getEnv("DOCKER_CONFIG") is { Length: > 0 } d ? d : Path.Combine(home, ".docker"), "config.json");
     }
 
-    public static RegistryCredential? Find(ImageReference reference, Func<string, string?>? getEnv = null)
+    public static RegistryCredential? Find(ImageReference reference, Func<string, string?>? getEnv = null, ICommandRunner? runner = null)
     {
+        getEnv ??= Environment.GetEnvironmentVariable;
         foreach (var file in SearchPath(getEnv))
         {
             if (!File.Exists(file)) continue;
-            var found = FindIn(file, reference);
+            var found = FindIn(file, reference, getEnv, runner ?? ProcessRunner.Instance);
             if (found is not null) return found;
         }
 
@@ -34,7 +37,9 @@ public static class CredentialFiles
     }
 
     /// <summary>Looks up the most specific key: <c>registry/repo/path</c> down to <c>registry</c>, as containers-auth.json(5) says.</summary>
-    public static RegistryCredential? FindIn(string file, ImageReference reference)
+    public static RegistryCredential? FindIn(string file, ImageReference reference) => FindIn(file, reference, Environment.GetEnvironmentVariable, ProcessRunner.Instance);
+
+    public static RegistryCredential? FindIn(string file, ImageReference reference, Func<string, string?> getEnv, ICommandRunner runner)
     {
         JsonDocument doc;
         try
@@ -49,6 +54,12 @@ public static class CredentialFiles
 
         using (doc)
         {
+            if (HelperFor(doc.RootElement, reference) is { } helper
+                && CredentialHelper.Get(helper.Name, helper.ServerUrl, getEnv, runner, file) is { } fromHelper)
+            {
+                return fromHelper;
+            }
+
             if (!doc.RootElement.TryGetProperty("auths", out var auths) || auths.ValueKind != JsonValueKind.Object) return null;
             foreach (var key in CandidateKeys(reference))
             {
@@ -69,6 +80,25 @@ public static class CredentialFiles
         }
 
         return null;
+    }
+
+    /// <summary>The helper docker would ask: credHelpers keyed by registry host, else credsStore; and the server it passes on stdin.</summary>
+    private static (string Name, string ServerUrl)? HelperFor(JsonElement root, ImageReference reference)
+    {
+        var server = reference.Registry == ImageReference.DockerHub ? "https://index.docker.io/v1/" : reference.Registry;
+        if (root.TryGetProperty("credHelpers", out var helpers) && helpers.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var entry in helpers.EnumerateObject())
+            {
+                if ((KeyMatches(entry.Name, reference.Registry) || KeyMatches(entry.Name, server)) && entry.Value.GetString() is { Length: > 0 } name)
+                {
+                    return (name, server);
+                }
+            }
+        }
+
+        return root.TryGetProperty("credsStore", out var store) && store.ValueKind == JsonValueKind.String && store.GetString() is { Length: > 0 } storeName
+            ? (storeName, server) : null;
     }
 
     private static IEnumerable<string> CandidateKeys(ImageReference reference)

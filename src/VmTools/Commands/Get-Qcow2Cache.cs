@@ -22,6 +22,11 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
     public string? Tag { get; set; }
 
     /// <summary>Also place the disk here (e.g. bin/output/qcow2/disk.qcow2).</summary>
+    /// <summary>Pin: this manifest digest (sha256:…) instead of tags; also written as -Repository repo@sha256:….</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Digest { get; set; }
+
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Destination { get; set; }
@@ -54,7 +59,9 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
     protected override void EndProcessing()
     {
         if (Force && Build is null) ThrowArgumentError("Qcow2CacheForceNeedsBuild", "-Force skips the registry and builds; it needs -Build.", null);
-        var repository = ParseRepository();
+        var repository = ParseRepository(allowDigest: true);
+        var pinned = PinnedDigest(repository);
+        repository = repository with { Digest = null };
         var platform = Platform is null ? OciPlatform.Current : Guard(() => OciPlatform.Parse(Platform));
         var tags = Tag is not null ? new[] { Guard(() => ValidTag(Tag)) } : null;
         var revision = RunCore(c => SourceRevision.ReadAsync(ProcessRunner.Instance, CurrentDirectory, c.Cancellation));
@@ -76,6 +83,7 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
                 RegistryEnabled = Settings.RegistryEnabled,
                 ClientOptions = ClientOptions(c.Verbose) with { Parallelism = ThrottleLimit },
                 PullAllowed = pull,
+                ManifestDigest = pinned,
             };
 
             // Look first without moving blob bytes, so -WhatIf/-Confirm can be asked about the download itself.
@@ -157,6 +165,24 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
             InitrdPath = bootFiles.FirstOrDefault(b => b.Name.StartsWith("initr", StringComparison.Ordinal))?.SourcePath,
             Duration = clock.Elapsed,
         };
+    }
+
+    /// <summary>The manifest digest to pin, from -Digest or repo@digest; a pin excludes -Tag and -Build (a build has no digest to match).</summary>
+    private string? PinnedDigest(ImageReference repository)
+    {
+        var fromParameter = Digest is null ? null : Guard(() => Core.Registry.ContentDigest.Parse(Digest).ToString());
+        if (fromParameter is not null && repository.Digest is not null && fromParameter != repository.Digest)
+        {
+            ThrowArgumentError("Qcow2CacheDigestConflict", $"-Digest {fromParameter} and -Repository {repository} name different digests.", Digest);
+        }
+
+        var pinned = fromParameter ?? repository.Digest;
+        if (pinned is not null && (Tag is not null || Build is not null || Force))
+        {
+            ThrowArgumentError("Qcow2CacheDigestExclusive", "A pinned digest is fetched as is: it cannot be combined with -Tag, -Build or -Force.", pinned);
+        }
+
+        return pinned;
     }
 
     /// <summary>A build result object may carry KernelPath/InitrdPath for direct kernel boot; they travel in the image.</summary>

@@ -82,6 +82,38 @@ public sealed class SecureRegistryTests : IClassFixture<SecureRegistryFixture>
     }
 
     [Fact]
+    public void Save_WithADockerCredHelperOnPath_UsesItsLogin_AndNoStreamShowsTheSecret()
+    {
+        using var s0 = Session();
+        var bin = s0.Work.Combine("bin");
+        Directory.CreateDirectory(bin);
+        var helper = Path.Combine(bin, "docker-credential-vmtools-test");
+        File.WriteAllText(helper, "#!/bin/sh\nread -r server\necho \"$1 $server\" >> \"$0.calls\"\n"
+            + $"printf '{{\"ServerURL\":\"%s\",\"Username\":\"{RegistryServer.User}\",\"Secret\":\"{RegistryServer.Password}\"}}' \"$server\"\n");
+        File.SetUnixFileMode(helper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var config = s0.Work.Combine("config.json");
+        File.WriteAllText(config, "{\"credHelpers\":{\"" + _registry.Server.Host + "\":\"vmtools-test\"}}");
+        var path = Environment.GetEnvironmentVariable("PATH");
+        using var s = Session(authFile: config);
+        try
+        {
+            s.Ps.SetEnv("PATH", bin + ":" + path);
+            var disk = TestDisks.CreateQcow2(s.Work.Combine("h.qcow2"), 1, seed: 22);
+            var repo = Repo("credhelper");
+            var r = s.Ps.Run("Save-Qcow2Cache -Path $args[0] -Repository $args[1] -Tag h -Verbose", disk, repo);
+            Assert.Empty(r.Errors);
+            Assert.DoesNotContain(RegistryServer.Password, r.AllText);
+            Assert.Contains("docker-credential-vmtools-test", r.AllText); // the verbose line names where the login came from
+            Assert.Equal("get " + _registry.Server.Host + "\n", File.ReadAllText(helper + ".calls")[..(_registry.Server.Host.Length + 5)]);
+            Assert.Equal(true, s.Ps.Invoke("Test-Qcow2Cache -Repository $args[0] -Tag h", repo).Single().BaseObject);
+        }
+        finally
+        {
+            s.Ps.SetEnv("PATH", path);
+        }
+    }
+
+    [Fact]
     public void Get_UntrustedCertificate_FailsAsTlsUntrusted_NeverDowngradesToHttp()
     {
         using var s = Session(trust: false);

@@ -1,0 +1,315 @@
+using VmTools.Core.Host;
+using VmTools.Core.Images;
+using VmTools.Core.Registry;
+using VmTools.Core.State;
+using VmTools.Core.Vms;
+using VmTools.TestSupport;
+
+namespace VmTools.Core.Tests.Images;
+
+/// <summary>Listing, removing and pruning the local store, and pinning by digest: real SQLite, real files, a real registry.</summary>
+public sealed class CacheHousekeepingTests : IClassFixture<RegistryFixture>, IDisposable
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private readonly RegistryFixture _registry;
+    private readonly TempDirectory _dir = new("vmtools-prune");
+    private readonly VmToolsPaths _paths;
+    private readonly StateDb _db;
+
+    public CacheHousekeepingTests(RegistryFixture registry)
+    {
+        _registry = registry;
+        _paths = new VmToolsPaths(_dir.Combine("state"), _dir.Combine("cache"), _dir.Combine("run")).EnsureCreated();
+        _db = StateDb.Open(_paths.DatabasePath);
+    }
+
+    public void Dispose()
+    {
+        _db.Dispose();
+        _dir.Dispose();
+    }
+
+    private ImageReference Repo(string name) => ImageReference.Parse($"{_registry.Server.Host}/prune/{name}-{Guid.NewGuid():N}"[..^20]);
+
+    /// <summary>Publishes a disk from a separate state directory, so this test's store learns of it only by pulling.</summary>
+    private async Task<(string Disk, ImageReference Repo, PublishResult Published)> PublishAsync(string name, int megabytes, int seed)
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine(name + ".qcow2"), megabytes, seed);
+        var repo = Repo(name);
+        var paths = new VmToolsPaths(_dir.Combine("pub-" + name, "state"), _dir.Combine("pub-" + name, "cache"), _dir.Combine("pub-" + name, "run")).EnsureCreated();
+        using var db = StateDb.Open(paths.DatabasePath);
+        var published = await new Qcow2CachePublisher(db, paths).PublishAsync(new PublishRequest(disk, repo, new[] { "t" }, new SourceRevision("abc", "clean"))
+        {
+            Created = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000),
+        }, null, Ct);
+        return (disk, repo, published);
+    }
+
+    private async Task<Qcow2CacheEntry> PullAsync(ImageReference repo, string? digest = null)
+        => await new Qcow2CacheFetcher(_db, _paths).FetchAsync(new FetchRequest(repo, new[] { "t" }) { ManifestDigest = digest }, null, Ct);
+
+    /// <summary>A local image committed the way Adopt does, from a file of <paramref name="kilobytes"/> random bytes.</summary>
+    private StoredImage Local(string name, int kilobytes, string repository)
+    {
+        var store = new ImageStore(_db, _paths);
+        var digest = "sha256:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name + Guid.NewGuid()))).ToLowerInvariant();
+        var work = store.WorkFolderFor(digest);
+        Directory.CreateDirectory(work);
+        File.WriteAllBytes(Path.Combine(work, ImageStore.DiskFileName), System.Security.Cryptography.RandomNumberGenerator.GetBytes(kilobytes * 1024));
+        var image = store.Commit(digest, work);
+        store.RecordRef("localhost:5000", repository, name, "sha256:" + new string('0', 63) + (name.Length % 10), digest, "Local");
+        return image;
+    }
+
+    private void LastUsed(string digest, DateTimeOffset when)
+        => _db.Execute("UPDATE images SET last_used_at=$n WHERE layer_digest=$d", null, ("$n", when.ToString("O")), ("$d", digest));
+
+    private void VmOn(string name, string imagePath) => new VmStore(_db, _paths).Insert(null, VmRecords.OnBase(_paths.VmDirectory, name, imagePath));
+
+    [Fact]
+    public async Task KeepLatestZero_WithTwoVmsOnA_RemovesOnlyB_AndFreesExactlyBsSize()
+    {
+        var a = await PublishAsync("a", 8, seed: 11);
+        var b = await PublishAsync("b", 8, seed: 12);
+        var pulledA = await PullAsync(a.Repo);
+        var pulledB = await PullAsync(b.Repo);
+        VmOn("vm-a1", pulledA.Path!);
+        var linked = _dir.Combine("placed", "a.qcow2");
+        Directory.CreateDirectory(Path.GetDirectoryName(linked)!);
+        DiskPlacement.Place(pulledA.Path!, linked, PlacementMode.HardLink);
+        VmOn("vm-a2", linked); // a -Destination hard link of A: A's store file is still what its overlay reads
+
+        var catalog = new ImageCatalog(_db, _paths);
+        var before = catalog.List();
+        var imageA = Assert.Single(before, i => i.LayerDigest == pulledA.LayerDigest);
+        var imageB = Assert.Single(before, i => i.LayerDigest == pulledB.LayerDigest);
+        Assert.Equal(new[] { "vm-a1", "vm-a2" }, imageA.UsedBy.Order());
+        Assert.Empty(imageB.UsedBy);
+        Assert.Equal(new[] { b.Repo.WithTag("t").ToString() }, imageB.References);
+        Assert.True(imageB.Size >= 8 << 20, $"B allocates {imageB.Size} bytes");
+
+        var pruner = new ImagePruner(_db, _paths);
+        var chosen = pruner.Select(new PruneRequest { KeepLatest = 0 });
+        Assert.Equal(pulledB.LayerDigest, Assert.Single(chosen).LayerDigest);
+        var removal = pruner.Remove(pulledB.LayerDigest!, force: false);
+
+        Assert.Equal(imageB.Size, removal.BytesFreed);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(pulledB.Path!)));
+        Assert.Null(new ImageStore(_db, _paths).FindVerified(pulledB.LayerDigest!));
+        Assert.NotNull(new ImageStore(_db, _paths).FindVerified(pulledA.LayerDigest!));
+        Assert.True(File.Exists(linked));
+        var stats = new CacheEventLog(_db).Summarize();
+        Assert.Equal(1, stats.Evictions);
+        Assert.Equal(imageB.Size, stats.BytesFreed);
+    }
+
+    [Fact]
+    public void Remove_OfAnImageAVmUses_IsRefusedAsInUse_UnlessForced()
+    {
+        var image = Local("used", 64, "ci/used");
+        VmOn("vm-1", image.DiskPath);
+        var pruner = new ImagePruner(_db, _paths);
+
+        var refused = Assert.Throws<VmToolsException>(() => pruner.Remove(image.LayerDigest, force: false));
+        Assert.Equal("Qcow2CacheImageInUse", refused.ErrorId);
+        Assert.Contains("vm-1", refused.Message);
+        Assert.Empty(pruner.Select(new PruneRequest { KeepLatest = 0, OlderThan = TimeSpan.Zero }));
+        Assert.True(File.Exists(image.DiskPath));
+
+        var forced = pruner.Remove(image.LayerDigest, force: true);
+        Assert.True(forced.Forced);
+        Assert.False(File.Exists(image.DiskPath));
+    }
+
+    [Fact]
+    public async Task Remove_WhileAPullHoldsTheDigestLock_IsRefusedAsBusy_AndTheImageStays()
+    {
+        var image = Local("busy", 64, "ci/busy");
+        var pruner = new ImagePruner(_db, _paths);
+        using (await DigestLock.AcquireAsync(_paths.LockDirectory, image.LayerDigest, null, Ct))
+        {
+            var busy = Assert.Throws<VmToolsException>(() => pruner.Remove(image.LayerDigest, force: true));
+            Assert.Equal("Qcow2CacheImageBusy", busy.ErrorId);
+            Assert.NotNull(new ImageStore(_db, _paths).FindVerified(image.LayerDigest));
+        }
+
+        Assert.Equal(image.LayerDigest, pruner.Remove(image.LayerDigest, force: false).LayerDigest);
+    }
+
+    [Fact]
+    public async Task PruneRacingAPullOfB_LeavesACompleteBOrNone()
+    {
+        var b = await PublishAsync("race", 24, seed: 21);
+        var outcomes = new List<string>();
+        var pulledWhileBusy = 0;
+        for (var round = 0; round < 3; round++)
+        {
+            var pull = Task.Run(() => PullAsync(b.Repo), Ct);
+            var busy = 0;
+            while (!pull.IsCompleted)
+            {
+                using var db = StateDb.Open(_paths.DatabasePath);
+                var pruner = new ImagePruner(db, _paths);
+                foreach (var image in pruner.Select(new PruneRequest { KeepLatest = 0 }))
+                {
+                    try { pruner.Remove(image.LayerDigest, force: false); }
+                    catch (VmToolsException e) when (e.ErrorId == "Qcow2CacheImageBusy") { busy++; }
+                }
+
+                // Also name the digest the pull may be writing (not yet in the index): its lock must make the removal busy.
+                try { pruner.Remove(b.Published.LayerDigest, force: false); }
+                catch (VmToolsException e) when (e.ErrorId == "Qcow2CacheImageBusy") { busy++; }
+                catch (VmToolsException e) when (e.ErrorId == "Qcow2CacheImageNotFound") { }
+                await Task.Delay(5, Ct);
+            }
+
+            var entry = await pull;
+            var stored = new ImageStore(_db, _paths).FindVerified(b.Published.LayerDigest);
+            var folder = new ImageStore(_db, _paths).FolderFor(b.Published.LayerDigest);
+            if (stored is null)
+            {
+                Assert.False(Directory.Exists(folder), "a removed image leaves no folder behind");
+                outcomes.Add("none");
+            }
+            else
+            {
+                Assert.True(TestDisks.SameBytes(b.Disk, stored.DiskPath), "a stored image is complete");
+                outcomes.Add("complete");
+            }
+
+            Assert.True(entry.Status is CacheStatus.Pulled or CacheStatus.Hit);
+            Assert.True(busy > 0 || entry.Status == CacheStatus.Hit, "a pull that downloaded held the lock the removal tried");
+            if (entry.Status == CacheStatus.Pulled) pulledWhileBusy += busy > 0 ? 1 : 0;
+            Assert.Empty(Directory.GetDirectories(_paths.ImageStoreDirectory, "*.removing-*"));
+        }
+
+        Assert.True(pulledWhileBusy > 0, $"at least the first round downloads B while the removal finds it busy ({string.Join(", ", outcomes)})");
+    }
+
+    [Fact]
+    public void RemovingAnImageAdoptedByHardLink_FreesNothing_AndKeepsTheCallersFile()
+    {
+        var source = _dir.Combine("built.qcow2");
+        File.WriteAllBytes(source, System.Security.Cryptography.RandomNumberGenerator.GetBytes(256 * 1024));
+        var store = new ImageStore(_db, _paths);
+        var digest = "sha256:" + new string('a', 64);
+        var work = store.WorkFolderFor(digest);
+        Directory.CreateDirectory(work);
+        DiskPlacement.Place(source, Path.Combine(work, ImageStore.DiskFileName), PlacementMode.HardLink);
+        var image = store.Commit(digest, work, makeReadOnly: false);
+        var listed = Assert.Single(new ImageCatalog(_db, _paths).List());
+        Assert.True(listed.Size > 0);
+        Assert.Equal(0, listed.ReclaimableBytes);
+
+        var removal = new ImagePruner(_db, _paths).Remove(digest, force: false);
+
+        Assert.Equal(0, removal.BytesFreed);
+        Assert.False(File.Exists(image.DiskPath));
+        Assert.True(File.Exists(source));
+        Assert.Equal(1u, FileIdentity.Of(source)!.Value.LinkCount);
+    }
+
+    [Fact]
+    public void VmOnACopyOfTheStoredDisk_DoesNotKeepTheImageInUse()
+    {
+        var image = Local("copied", 64, "ci/copied");
+        var copy = _dir.Combine("copy.qcow2");
+        File.Copy(image.DiskPath, copy);
+        VmOn("vm-copy", copy);
+
+        Assert.Empty(Assert.Single(new ImageCatalog(_db, _paths).List()).UsedBy);
+    }
+
+    [Fact]
+    public void OlderThan_SelectsOnlyImagesLastUsedBeforeTheCutoff()
+    {
+        var old = Local("old", 16, "ci/age");
+        var recent = Local("recent", 16, "ci/age");
+        LastUsed(old.LayerDigest, DateTimeOffset.UtcNow.AddDays(-40));
+        LastUsed(recent.LayerDigest, DateTimeOffset.UtcNow.AddDays(-2));
+
+        var chosen = new ImagePruner(_db, _paths).Select(new PruneRequest { OlderThan = TimeSpan.FromDays(30) });
+
+        Assert.Equal(old.LayerDigest, Assert.Single(chosen).LayerDigest);
+    }
+
+    [Fact]
+    public void KeepLatest_KeepsTheMostRecentlyUsedPerRepository()
+    {
+        var r1old = Local("r1-old", 16, "ci/one");
+        var r1new = Local("r1-new", 16, "ci/one");
+        var r2only = Local("r2-only", 16, "ci/two");
+        LastUsed(r1old.LayerDigest, DateTimeOffset.UtcNow.AddDays(-3));
+        LastUsed(r1new.LayerDigest, DateTimeOffset.UtcNow.AddDays(-1));
+        LastUsed(r2only.LayerDigest, DateTimeOffset.UtcNow.AddDays(-9));
+
+        var chosen = new ImagePruner(_db, _paths).Select(new PruneRequest { KeepLatest = 1 });
+
+        Assert.Equal(r1old.LayerDigest, Assert.Single(chosen).LayerDigest);
+    }
+
+    [Fact]
+    public void MaxBytes_EvictsLeastRecentlyUsedUntilTheStoreFits()
+    {
+        var oldest = Local("oldest", 256, "ci/size");
+        var middle = Local("middle", 256, "ci/size");
+        var newest = Local("newest", 256, "ci/size");
+        LastUsed(oldest.LayerDigest, DateTimeOffset.UtcNow.AddHours(-3));
+        LastUsed(middle.LayerDigest, DateTimeOffset.UtcNow.AddHours(-2));
+        LastUsed(newest.LayerDigest, DateTimeOffset.UtcNow.AddHours(-1));
+        var one = Assert.Single(new ImageCatalog(_db, _paths).List(new[] { newest.LayerDigest })).Size;
+
+        var chosen = new ImagePruner(_db, _paths).Select(new PruneRequest { MaxBytes = one + one / 2 });
+
+        Assert.Equal(new[] { oldest.LayerDigest, middle.LayerDigest }, chosen.Select(c => c.LayerDigest));
+    }
+
+    [Fact]
+    public void Catalog_FiltersByReferenceWildcard_ByLiteralRepository_AndByDigest()
+    {
+        var one = Local("v1", 16, "ci/filter");
+        var two = Local("v2", 16, "ci/filter");
+        var other = Local("v1", 16, "ci/other");
+        var catalog = new ImageCatalog(_db, _paths);
+
+        Assert.Equal(new[] { one.LayerDigest }, catalog.List(references: new[] { "localhost:5000/ci/filter:v1" }).Select(i => i.LayerDigest));
+        Assert.Equal(new[] { one.LayerDigest, two.LayerDigest }.Order(), catalog.List(references: new[] { "localhost:5000/ci/filter" }).Select(i => i.LayerDigest).Order());
+        Assert.Equal(new[] { one.LayerDigest, other.LayerDigest }.Order(), catalog.List(references: new[] { "*:v1" }).Select(i => i.LayerDigest).Order());
+        Assert.Equal(new[] { two.LayerDigest }, catalog.List(digests: new[] { two.LayerDigest[..20] + "*" }).Select(i => i.LayerDigest));
+        Assert.Empty(catalog.List(references: new[] { "localhost:5000/ci/none" }));
+    }
+
+    [Fact]
+    public async Task PinnedDigest_PullsThatManifest_ThenHitsWithoutMovingBytes()
+    {
+        var a = await PublishAsync("pin", 8, seed: 31);
+
+        var first = await PullAsync(a.Repo, a.Published.Digest);
+        var second = await PullAsync(a.Repo, a.Published.Digest);
+
+        Assert.Equal(CacheStatus.Pulled, first.Status);
+        Assert.Equal(a.Published.Digest, first.Digest);
+        Assert.Equal(a.Repo.WithDigest(a.Published.Digest).ToString(), first.Reference);
+        Assert.True(TestDisks.SameBytes(a.Disk, first.Path!));
+        Assert.Equal(CacheStatus.Hit, second.Status);
+        Assert.Equal(0, second.BytesDownloaded);
+        Assert.Contains($"{a.Repo.Name}@{a.Published.Digest}", Assert.Single(new ImageCatalog(_db, _paths).List()).References);
+    }
+
+    [Fact]
+    public async Task PinnedDigest_WhoseManifestTheRegistryServesChanged_IsRefused()
+    {
+        var a = await PublishAsync("tamper", 8, seed: 41);
+        var blob = _registry.Server.BlobDataPath(a.Published.Digest);
+        // Still a valid manifest of the same length (the registry parses what it serves), but not the pinned bytes.
+        var text = File.ReadAllText(blob);
+        var at = text.IndexOf("sha256:", StringComparison.Ordinal) + "sha256:".Length;
+        File.WriteAllText(blob, text[..at] + (text[at] == '0' ? '1' : '0') + text[(at + 1)..]);
+
+        var refused = await Assert.ThrowsAsync<VmToolsException>(() => PullAsync(a.Repo, a.Published.Digest));
+
+        Assert.Equal("RegistryDigestMismatch", refused.ErrorId);
+        Assert.Empty(new ImageCatalog(_db, _paths).List());
+    }
+}
