@@ -268,7 +268,7 @@ while true; do sleep 3600; done
         Kernel            = $kernel.VmlinuxPath
         Initrd            = $initrd
         # no_timer_check as the xunit rig passes it: on a slow TCG host the kernel's timer check can panic the guest.
-        KernelArgs        = 'console=ttyS0 panic=-1 quiet no_timer_check'
+        KernelArgs        = 'console=ttyS0 panic=-1 no_timer_check'
         ReadyMarker       = $script:GuestReadyMarker
         Directory         = $dir
     }

@@ -136,9 +136,12 @@ public static class TestGuest
     /// </summary>
     public static VmAccelerator Accelerator => AcceleratorProbe.Host.Choose(null).Accelerator;
 
-    /// <summary>The rig's kernel command line: console, no reboot loop, quiet, and the core's slow-host arguments (TCG on a busy machine).</summary>
+    /// <summary>
+    /// The rig's kernel command line: console, no reboot loop, and the core's slow-host arguments (TCG on a
+    /// busy machine). Not quiet: when a boot is slow or stuck, the console a failing test prints shows where.
+    /// </summary>
     public static string KernelArgs(string extra = "")
-        => $"console=ttyS0 panic=-1 quiet {QemuCommandLine.SlowHostKernelArgs} {extra}".Trim();
+        => $"console=ttyS0 panic=-1 {QemuCommandLine.SlowHostKernelArgs} {extra}".Trim();
 
     /// <summary>
     /// The argv (after the qemu binary) that boots <paramref name="initramfsPath"/> with the test kernel,
