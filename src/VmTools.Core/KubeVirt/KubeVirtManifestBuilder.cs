@@ -97,6 +97,13 @@ public static partial class KubeVirtManifestBuilder
         };
     }
 
+    /// <summary>
+    /// A FlightVm's name as a Kubernetes name: FlightVm names may hold capitals, '_' and '.', which
+    /// Kubernetes names may not.
+    /// </summary>
+    public static string NameFor(string flightVmName)
+        => Regex.Replace(flightVmName.ToLowerInvariant(), "[^a-z0-9-]", "-").Trim('-');
+
     private static string? NameFromHostname(string? hostname)
         => hostname is null ? null : hostname.Split('.')[0].ToLowerInvariant();
 
