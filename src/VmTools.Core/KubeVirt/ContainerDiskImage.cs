@@ -16,6 +16,17 @@ public sealed record ContainerDiskImage(string Image)
     /// </summary>
     public const string DiskPath = "/" + ContainerDiskLayout.DiskEntry;
 
+    /// <summary>The repository's last path segment as a Kubernetes name ("debian" for registry/bases/debian@...), or null when it cannot be one.</summary>
+    public string? RepositoryName
+    {
+        get
+        {
+            if (!ImageReference.TryParse(Image, out var parsed) || parsed is null) return null;
+            var name = KubeVirtManifestBuilder.NameFor(parsed.Repository.Split('/')[^1]);
+            return name.Length is > 0 and <= 63 ? name : null;
+        }
+    }
+
     public override string ToString() => Image;
 
     /// <summary>From a reference and the digest the cache recorded for it (Get-Qcow2Cache's Reference and Digest).</summary>

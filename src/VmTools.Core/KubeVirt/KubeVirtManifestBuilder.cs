@@ -18,7 +18,7 @@ public static partial class KubeVirtManifestBuilder
 
     public static IReadOnlyList<KubernetesManifest> Build(KubeVirtVmRequest request)
     {
-        var name = request.Name ?? NameFromHostname(request.Seed?.Hostname)
+        var name = request.Name ?? NameFromHostname(request.Seed?.Hostname) ?? request.Image.RepositoryName
             ?? throw new VmToolsException("KubeVirtNameRequired", FailureKind.InvalidArgument,
                 $"No name for the VirtualMachine of '{request.Image}': give -Name, or a seed with a hostname.");
         RequireDnsLabel(name, "KubeVirtNameInvalid", "VirtualMachine name");
