@@ -1,6 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using VmTools.Core.CloudInit;
 using VmTools.Core.Images;
+using VmTools.Core.State;
+using VmTools.Core.Vms;
 using VmTools.TestSupport;
 using YamlDotNet.RepresentationModel;
 
@@ -17,12 +20,54 @@ public sealed class ConvertToKubeVirtTests : IDisposable
     private const string Digest = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
     private const string Command = "VmTools.Commands.ConvertToKubeVirtVirtualMachineCommand";
     private readonly TempDirectory _temp = new("vmtools-kubevirt-cmdlet");
-    private readonly PowerShellHost _ps = new(new Dictionary<string, string?> { ["VM_CONFIG_DIR"] = null, ["CLOUD_INIT_DIR"] = null });
+    private readonly PowerShellHost _ps;
+
+    public ConvertToKubeVirtTests()
+    {
+        _ps = new PowerShellHost(new Dictionary<string, string?> { ["VM_CONFIG_DIR"] = null, ["CLOUD_INIT_DIR"] = null, ["VMTOOLS_HOME"] = _temp.Combine("home") });
+    }
 
     public void Dispose()
     {
         _ps.Dispose();
         _temp.Dispose();
+    }
+
+    [Fact]
+    public void FlightVmPiped_TakesItsCachedImageByDigest_ItsSeedAndSizing()
+    {
+        var home = _temp.Combine("home");
+        var paths = VmToolsPaths.FromEnvironment(n => n == "VMTOOLS_HOME" ? home : null).EnsureCreated();
+        var seedDir = _temp.Combine("seed");
+        NoCloudSeed.WriteDirectory(CloudInitConfig.Create(new CloudInitInputs { BaseDirectory = _temp.Path, Hostname = "ignored", MacAddress = "52:54:00:00:0a:01" }), seedDir);
+        var disk = _temp.Combine("disk.qcow2");
+        File.WriteAllBytes(disk, new byte[4096]);
+        const string layer = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        using (var db = StateDb.Open(paths.DatabasePath))
+        {
+            var images = new ImageStore(db, paths);
+            var stored = images.Adopt(layer, disk, Array.Empty<BootFile>(), allowCopy: true)!;
+            images.RecordRef("registry.example:5000", "bases/debian", "base-qcow2-abc", Digest, layer, "Registry");
+            var dir = Path.Combine(paths.VmDirectory, "id1");
+            new VmStore(db, paths).Insert(null, new FlightVm
+            {
+                Name = "Web_1", Id = "id1", State = VmState.Stopped, ImagePath = stored.DiskPath, DiskMode = VmDiskMode.Overlay,
+                OverlayPath = Path.Combine(dir, "overlay.qcow2"), Directory = dir, ConsoleLogPath = Path.Combine(dir, "console.log"),
+                QmpSocketPath = Path.Combine(dir, "qmp.sock"), Network = VmNetworkMode.User, MacAddress = "52:54:00:00:0a:01",
+                MemoryMB = 768, CpuCount = 3, CloudInitPath = seedDir, CreatedAt = DateTimeOffset.UtcNow,
+            });
+        }
+
+        var vm = _ps.Invoke("Get-FlightVm -Name Web_1 | ConvertTo-KubeVirtVirtualMachine").Last();
+        Assert.Equal("web-1", vm.Properties["Name"].Value);
+        Assert.Equal("registry.example:5000/bases/debian@" + Digest, vm.Properties["Image"].Value);
+        Assert.Equal(768, vm.Properties["MemoryMB"].Value);
+        Assert.Equal(3, vm.Properties["CpuCount"].Value);
+        Assert.Equal("52:54:00:00:0a:01", vm.Properties["MacAddress"].Value);
+        Assert.Equal("web-1-cloudinit", vm.Properties["UserDataSecretName"].Value);
+
+        var error = _ps.ExpectError("Get-FlightVm -Name Web_1 | ConvertTo-KubeVirtVirtualMachine -CloudInit (New-CloudInitConfig -Hostname other -MacAddress 52:54:00:00:0b:02)");
+        Assert.Equal("KubeVirtMacAddressConflict," + Command, error.FullyQualifiedErrorId);
     }
 
     /// <summary>What Get-Qcow2Cache returns for a pulled base.</summary>
