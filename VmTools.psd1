@@ -13,6 +13,7 @@
         'VmTools.Volumes.format.ps1xml'
         'VmTools.Vms.format.ps1xml'
         'VmTools.Engine.format.ps1xml'
+        'VmTools.KubeVirt.format.ps1xml'
     )
     TypesToProcess       = @()
     # Explicit lists: no wildcards, so import stays fast and the surface is deliberate.
@@ -25,6 +26,8 @@
         'Remove-Qcow2CacheImage'
         'New-CloudInitConfig'
         'New-CloudInitIso'
+        # KubeVirt
+        'ConvertTo-KubeVirtVirtualMachine'
         # Volumes
         'Initialize-VmVolumePool'
         'Get-VmVolumePool'

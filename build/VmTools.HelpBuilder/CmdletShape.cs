@@ -16,7 +16,7 @@ public sealed record CmdletShape(
     /// <summary>The parameter set every parameter without a named set belongs to.</summary>
     public const string AllParameterSets = "__AllParameterSets";
 
-    /// <summary>Named sets in declaration order, the default first; one unnamed set when none is named.</summary>
+    /// <summary>Named sets in declaration order, the default (named by a parameter or not) first; one unnamed set when none is named.</summary>
     public IReadOnlyList<string> ParameterSetNames
     {
         get
@@ -25,8 +25,13 @@ public sealed record CmdletShape(
                 .Where(n => n != AllParameterSets).Distinct().ToList();
             if (named.Count == 0)
                 return [AllParameterSets];
-            if (DefaultParameterSetName is { } d && named.Remove(d))
+            // PowerShell makes the default set a set of its own even when no parameter names it
+            // (ConvertTo-KubeVirtVirtualMachine: objects by default, -AsYaml and -AsJson in their own sets).
+            if (DefaultParameterSetName is { } d)
+            {
+                named.Remove(d);
                 named.Insert(0, d);
+            }
             return named;
         }
     }

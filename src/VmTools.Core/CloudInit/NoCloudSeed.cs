@@ -18,7 +18,14 @@ public static partial class NoCloudSeed
     private const UnixFileMode Mode0644 = Mode0600 | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const UnixFileMode Mode0755 = Mode0644 | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
-    public static string UserData(CloudInitConfig config)
+    public static string UserData(CloudInitConfig config) => UserData(config, inlinePayloadDirectory: null);
+
+    /// <summary>
+    /// The user-data; with <paramref name="inlinePayloadDirectory"/> the agent payload travels inside it
+    /// (write_files, base64) to that guest directory and the setup script is pointed there, for seeds that
+    /// carry no files of their own (KubeVirt's cloudInitNoCloud holds user-data and network-data only).
+    /// </summary>
+    public static string UserData(CloudInitConfig config, string? inlinePayloadDirectory)
     {
         var q = YamlText.Quote;
         var y = new StringBuilder("#cloud-config\n");
@@ -59,10 +66,29 @@ public static partial class NoCloudSeed
                 y.Append("    permissions: ").Append(q(f.Permissions)).Append('\n');
                 y.Append("    content: ").Append(YamlText.Block(f.Content, 6)).Append('\n');
             }
+
+            if (inlinePayloadDirectory is not null && config.Agent is { } inlined)
+            {
+                foreach (var (rel, source, bytes, mode) in Payload(inlined))
+                {
+                    var guestPath = inlinePayloadDirectory.TrimEnd('/') + "/" + rel[(PayloadDirectory.Length + 1)..];
+                    y.Append("  - path: ").Append(q(guestPath)).Append('\n');
+                    y.Append("    owner: \"root:root\"\n");
+                    y.Append("    permissions: ").Append(q("0" + Convert.ToString((int)mode, 8))).Append('\n');
+                    y.Append("    encoding: b64\n");
+                    y.Append("    content: ").Append(Convert.ToBase64String(bytes ?? File.ReadAllBytes(source!))).Append('\n');
+                }
+            }
         }
 
         var commands = new List<string>();
-        if (config.Agent is not null) commands.Add("[" + q(SetupScript.GuestPath) + "]");
+        if (config.Agent is not null)
+        {
+            commands.Add(inlinePayloadDirectory is null
+                ? "[" + q(SetupScript.GuestPath) + "]"
+                : "[\"env\", " + q("VMTOOLS_PAYLOAD_DIR=" + inlinePayloadDirectory) + ", " + q(SetupScript.GuestPath) + "]");
+        }
+
         commands.AddRange(config.RunCommands.Select(q));
         if (commands.Count > 0)
         {

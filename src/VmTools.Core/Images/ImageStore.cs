@@ -55,6 +55,18 @@ public sealed class ImageStore
         return cmd.ExecuteScalar() as string;
     }
 
+    /// <summary>The references (registry/repository:tag) and manifest digests whose layer is the stored disk at <paramref name="diskPath"/>.</summary>
+    public IReadOnlyList<(string Reference, string ManifestDigest)> ReferencesForDisk(string diskPath)
+    {
+        using var cmd = _db.Command(
+            "SELECT r.registry, r.repository, r.tag, r.manifest_digest FROM images i JOIN image_refs r ON r.layer_digest = i.layer_digest WHERE i.path = $p ORDER BY r.registry, r.repository, r.tag",
+            null, ("$p", Path.GetFullPath(diskPath)));
+        using var r = cmd.ExecuteReader();
+        var list = new List<(string, string)>();
+        while (r.Read()) list.Add(($"{r.GetString(0)}/{r.GetString(1)}:{r.GetString(2)}", r.GetString(3)));
+        return list;
+    }
+
     /// <summary>Other repositories on the same registry known to hold a blob, for cross-repository mounts.</summary>
     public IReadOnlyList<string> RepositoriesHolding(string registry, string layerDigest, string except)
     {

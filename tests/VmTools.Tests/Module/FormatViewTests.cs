@@ -28,7 +28,7 @@ public sealed class FormatViewTests : IDisposable
     {
         var files = FormatView.All().Select(v => v.File).Distinct().Order().ToList();
         Assert.Equal(["VmTools.CloudInit.format.ps1xml", "VmTools.Engine.format.ps1xml", "VmTools.Images.format.ps1xml",
-            "VmTools.Vms.format.ps1xml", "VmTools.Volumes.format.ps1xml"], files);
+            "VmTools.KubeVirt.format.ps1xml", "VmTools.Vms.format.ps1xml", "VmTools.Volumes.format.ps1xml"], files);
     }
 
     [Theory]
@@ -78,6 +78,8 @@ public sealed class FormatViewTests : IDisposable
                 return NewConfig().BaseObject;
             case "VmTools.Core.CloudInit.CloudInitIso":
                 return _ps.Invoke("param($c, $p) $c | New-CloudInitIso -Path $p", NewConfig(), Path.Combine(_home.Path, "seed.iso")).Single().BaseObject;
+            case "VmTools.Core.KubeVirt.VirtualMachineManifest":
+                return _ps.Invoke("[pscustomobject]@{ Reference = 'registry.example/bases/debian'; Digest = 'sha256:' + ('ab' * 32) } | ConvertTo-KubeVirtVirtualMachine -Name sample -Namespace ci").Single().BaseObject;
             case "VmTools.Core.Images.CacheStatistics":
                 return _ps.Invoke("Get-Qcow2CacheStatistics").Single().BaseObject;
         }

@@ -13,7 +13,7 @@ public sealed class ReadyToRunLayoutTests
     private const ushort LinuxX64ReadyToRunMachine = 0x8664 ^ 0x7B79;
 
     public static TheoryData<string> ModuleAssemblies() => new(
-        "VmTools.dll", "VmTools.Core.dll", "Microsoft.Data.Sqlite.dll", "SQLitePCLRaw.core.dll");
+        "VmTools.dll", "VmTools.Core.dll", "Microsoft.Data.Sqlite.dll", "SQLitePCLRaw.core.dll", "YamlDotNet.dll");
 
     [Theory]
     [MemberData(nameof(ModuleAssemblies))]
