@@ -34,6 +34,7 @@
         'Get-VmVolumeHave'
         'Send-VmVolumeSnapshot'
         'Receive-VmVolumeSnapshot'
+        'Sync-VmVolume'
         'New-VmVolumeDisk'
         # VMs
         'Start-FlightVm'
