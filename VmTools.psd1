@@ -39,6 +39,7 @@
         'Get-VmVolumeHave'
         'Send-VmVolumeSnapshot'
         'Receive-VmVolumeSnapshot'
+        'Sync-VmVolume'
         'New-VmVolumeDisk'
         # VMs
         'Start-FlightVm'

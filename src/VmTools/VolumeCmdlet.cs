@@ -2,6 +2,7 @@ using System.Collections;
 using VmTools.Core.Host;
 using VmTools.Core.State;
 using VmTools.Core.Volumes;
+using VmTools.Core.Volumes.Replication;
 
 namespace VmTools;
 
@@ -36,6 +37,14 @@ public abstract class VolumeCmdlet : VmToolsCmdlet, IDisposable
         foreach (DictionaryEntry e in table) result[e.Key.ToString()!] = e.Value?.ToString() ?? string.Empty;
         return result;
     }
+
+    /// <summary>The ssh client settings the replication cmdlets share, with paths resolved against the current location.</summary>
+    protected SshOptions SshOptionsFrom(string? identityFile, string? knownHostsFile, bool skipHostKeyCheck) => new()
+    {
+        IdentityFile = identityFile is null ? null : ResolvePath(identityFile),
+        KnownHostsFile = knownHostsFile is null ? null : ResolvePath(knownHostsFile),
+        SkipHostKeyCheck = skipHostKeyCheck,
+    };
 
     public void Dispose()
     {

@@ -118,6 +118,12 @@ Describe 'VmVolume cmdlets' {
         @(Get-VmVolumePool).Count | Should -Be 0
     }
 
+    It 'refuses a replica destination that carries a password (Sync-VmVolume, Send-VmVolumeSnapshot -Destination) without repeating it' {
+        $e = { Sync-VmVolume -VolumeId nope -Destination 'ssh://root:s3cret@10.0.0.1/tank/x' -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeDestinationInvalid,VmTools.Commands.SyncVmVolumeCommand' -PassThru
+        $e.Exception.Message | Should -Not -Match 's3cret'
+        { Send-VmVolumeSnapshot -Id nope -Destination "ssh://root@10.0.0.1/tank/x';reboot'" -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeDatasetNameInvalid,VmTools.Commands.SendVmVolumeSnapshotCommand'
+    }
+
     It 'needs an initialized pool' {
         Assert-RealComponent $Zfs
         { New-VmVolume -ErrorAction Stop } | Should -Throw -ErrorId 'VolumePoolNotInitialized,VmTools.Commands.NewVmVolumeCommand'

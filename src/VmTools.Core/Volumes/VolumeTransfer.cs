@@ -96,11 +96,33 @@ public sealed class VolumeTransfer
         var haves = await listingHaves.ConfigureAwait(false);
         if (plan.From is null && haves.Count > 0) throw FullIntoSnapshots(target, haves);
 
+        try
+        {
+            await PipeAsync(plan, (produce, ct) => targetProvider.ReceiveAsync(target.Dataset, produce, ct), "Transferring volume snapshot", progress, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (VmToolsException e) when (e.ErrorId == ZfsProvider.TransientReceiveErrorId)
+        {
+            if (!await ArrivedAsync(targetProvider, target, plan.Self.Guid, cancellationToken).ConfigureAwait(false)) throw;
+        }
+
+        return await RecordReceivedAsync(target, targetProvider, plan.Self.Guid, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs zfs send for <paramref name="plan"/> (holding the snapshot) into the stdin of a receiving
+    /// process that <paramref name="receive"/> starts, with splice between the pipes. The first side to
+    /// fail cancels the other, so neither lingers; that side's error is the one thrown.
+    /// </summary>
+    internal async Task<long> PipeAsync(TransferPlan plan, Func<Func<Stream, CancellationToken, Task>, CancellationToken, Task> receive, string activity,
+        IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
         using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var sendStdout = new TaskCompletionSource<Stream>(TaskCreationOptions.RunContinuationsAsynchronously);
         var copied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Exception? first = null;
+        long bytes = 0;
 
         async Task Guard(Func<Task> side)
         {
@@ -116,12 +138,12 @@ public sealed class VolumeTransfer
             }
         }
 
-        var receive = Guard(() => targetProvider.ReceiveAsync(target.Dataset, async (stdin, ct) =>
+        var receiving = Guard(() => receive(async (stdin, ct) =>
         {
             try
             {
                 var source = await sendStdout.Task.WaitAsync(ct).ConfigureAwait(false);
-                await CopyAsync(source, stdin, n => progress?.Report(new TransferProgress("Transferring volume snapshot", plan.Snapshot.Dataset, n, null, clock.Elapsed)), ct,
+                bytes = await CopyAsync(source, stdin, n => progress?.Report(new TransferProgress(activity, plan.Snapshot.Dataset, n, null, clock.Elapsed)), ct,
                     swallowWriteErrors: true).ConfigureAwait(false);
                 copied.TrySetResult();
             }
@@ -148,20 +170,16 @@ public sealed class VolumeTransfer
 
         try
         {
-            await Task.WhenAll(send, receive).ConfigureAwait(false);
+            await Task.WhenAll(send, receiving).ConfigureAwait(false);
         }
         catch
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var error = first is VmToolsException ? first : first ?? new VmToolsException("VolumeTransferFailed", FailureKind.InvalidOperation, "The transfer failed.");
-            if (!(error is VmToolsException { ErrorId: ZfsProvider.TransientReceiveErrorId } && await ArrivedAsync(targetProvider, target, plan.Self.Guid, cancellationToken).ConfigureAwait(false)))
-            {
-                throw error;
-            }
+            throw first ?? new VmToolsException("VolumeTransferFailed", FailureKind.InvalidOperation, "The transfer failed.");
         }
 
-        progress?.Report(new TransferProgress("Transferring volume snapshot", plan.Snapshot.Dataset, 1, 1, clock.Elapsed));
-        return await RecordReceivedAsync(target, targetProvider, plan.Self.Guid, cancellationToken).ConfigureAwait(false);
+        progress?.Report(new TransferProgress(activity, plan.Snapshot.Dataset, Math.Max(bytes, 1), Math.Max(bytes, 1), clock.Elapsed));
+        return bytes;
     }
 
     /// <summary>
@@ -253,7 +271,7 @@ public sealed class VolumeTransfer
         return await _store.RecordSnapshotAsync(provider, target, received.Name, VolumeStore.NewId(), cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<TransferPlan> PlanAsync(string snapshotId, Task<IReadOnlyList<VolumeHave>> receiverHaves, CancellationToken cancellationToken)
+    internal async Task<TransferPlan> PlanAsync(string snapshotId, Task<IReadOnlyList<VolumeHave>> receiverHaves, CancellationToken cancellationToken)
     {
         var snapshot = _store.RequireAvailable(_store.GetVolume(snapshotId));
         if (!snapshot.IsSnapshot)
@@ -275,7 +293,7 @@ public sealed class VolumeTransfer
 
         var shared = haves.Select(h => h.Guid).ToHashSet();
         var from = local.Where(s => s.CreateTxg < self.CreateTxg && shared.Contains(s.Guid)).MaxBy(s => s.CreateTxg);
-        return new TransferPlan(snapshot, provider, self, from is null ? null : "@" + from.ShortName);
+        return new TransferPlan(snapshot, provider, self, from);
     }
 
     private async Task WithHoldAsync(TransferPlan plan, Func<Task> send)
@@ -349,5 +367,10 @@ public sealed class VolumeTransfer
         }
     }
 
-    private sealed record TransferPlan(Volume Snapshot, IVolumeProvider Provider, ZfsSnapshot Self, string? From);
+    /// <summary>What a send will do: the snapshot, its provider and zfs identity, and the shared snapshot a delta starts from (null: full).</summary>
+    internal sealed record TransferPlan(Volume Snapshot, IVolumeProvider Provider, ZfsSnapshot Self, ZfsSnapshot? FromSnapshot)
+    {
+        /// <summary>The zfs send -i argument.</summary>
+        public string? From => FromSnapshot is null ? null : "@" + FromSnapshot.ShortName;
+    }
 }
