@@ -43,6 +43,7 @@
         'Wait-FlightVm'
         'Invoke-FlightVmCommand'
         'Get-VmHandles'
+        'Get-FlightVmConsole'
         'Invoke-VmReconcile'
         # Base images
         'New-Qcow2Image'

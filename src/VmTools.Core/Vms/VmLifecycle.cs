@@ -267,8 +267,8 @@ public sealed class VmLifecycle
         return _store.SetState(vm, VmState.Stopped, null);
     }
 
-    /// <summary>Stops the VM if needed, then deletes its directory and its record.</summary>
-    public async Task RemoveAsync(string name, bool force, CancellationToken ct)
+    /// <summary>Stops the VM if needed, then deletes its directory and its record; returns the record as it was last.</summary>
+    public async Task<FlightVm> RemoveAsync(string name, bool force, CancellationToken ct)
     {
         var vm = _store.Get(name);
         var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
@@ -283,10 +283,12 @@ public sealed class VmLifecycle
         }
 
         using var held = await VmLock.AcquireAsync(_paths, vm, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+        var last = _store.Find(name) ?? vm; // as the stop above left it
         HandleStore.Clear(vm);
         if (Directory.Exists(vm.Directory)) Directory.Delete(vm.Directory, recursive: true);
         _store.Delete(vm);
         AtomicFile.TryDelete(VmLock.PathFor(_paths, vm.Id));
+        return last;
     }
 
     public VmHandleReport Handles(string name)
