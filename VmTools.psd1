@@ -44,6 +44,9 @@
         'Invoke-FlightVmCommand'
         'Get-VmHandles'
         'Get-FlightVmConsole'
+        'Restart-FlightVm'
+        'Suspend-FlightVm'
+        'Resume-FlightVm'
         'Invoke-VmReconcile'
         # Base images
         'New-Qcow2Image'

@@ -117,6 +117,23 @@ Describe 'VMs' {
         Get-FlightVm | Should -BeNullOrEmpty
     }
 
+    # Twin: RunControlCmdletTests.SuspendResumeRestart_ChangeTheRecordedState_WhatIfChangesNothing_AndAStoppedVmIsVmNotRunning
+    It 'suspends, resumes and restarts a VM, and reconcile keeps a paused VM paused' {
+        Assert-RealComponent $TestGuest
+        Start-FlightVm -ImagePath $Base -Name rc @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null
+        Suspend-FlightVm rc -WhatIf
+        (Get-FlightVm rc).State | Should -Be 'Running'
+        (Suspend-FlightVm rc -PassThru).State | Should -Be 'Paused'
+        (Invoke-VmReconcile | Where-Object Name -eq rc).StateAfter | Should -Be 'Paused'
+        (Get-FlightVm -State Paused | Resume-FlightVm -PassThru).State | Should -Be 'Running'
+        (Restart-FlightVm rc -PassThru).State | Should -Be 'Running'
+        $deadline = (Get-Date).AddSeconds(120)
+        while (@(Get-FlightVmConsole rc | Select-String $Marker).Count -lt 2 -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 200 }
+        @(Get-FlightVmConsole rc | Select-String $Marker).Count | Should -Be 2 -Because 'the reset guest boots again'
+        Stop-FlightVm rc -Force
+        { Resume-FlightVm rc -ErrorAction Stop } | Should -Throw -ErrorId 'VmNotRunning,VmTools.Commands.ResumeFlightVmCommand'
+    }
+
     It 'tears down a VM whose qemu died, keeping its record as Stopped' {
         Assert-RealComponent $TestGuest
         Start-FlightVm -ImagePath $Base -Name crashed @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null
