@@ -79,13 +79,16 @@ Describe 'VmVolume cmdlets' {
             Test-Path $file | Should -BeFalse
         }
 
-        It 'refuses a full stream into a volume that has snapshots' {
+        It 'refuses a full stream into a volume that has snapshots, binds VolumeId from a Volume, and takes wildcards' {
             Assert-RealComponent $Zfs
             $file = Join-Path $script:StateHome 'full.zstream'
             New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
             New-VmVolume -Name target | New-VmVolumeSnapshot | Out-Null
-            { Receive-VmVolumeSnapshot -VolumeId target -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand'
+            { Get-VmVolume target | Receive-VmVolumeSnapshot -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand'
             @(Get-VmVolume target | Get-VmVolumeSnapshot).Count | Should -Be 1
+            (Get-VmVolume TAR* -ExcludeSnapshots).Name | Should -Be 'target' -Because 'patterns match names as well as ids'
+            Get-VmVolume nomatch* | Should -BeNullOrEmpty
+            { Remove-VmVolume nosuch -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.RemoveVmVolumeCommand'
         }
 
         It 'exposes a data disk as DiskImagePath' {

@@ -104,10 +104,16 @@ public sealed class VolumeCmdletTests : IDisposable
             New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
             $t = New-VmVolume -Name target
             $t | New-VmVolumeSnapshot | Out-Null
-            Receive-VmVolumeSnapshot -VolumeId target -Path $file
+            Get-VmVolume target | Receive-VmVolumeSnapshot -Path $file
             """, _home.Path);
-        Assert.Equal("VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.Equal("VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand", e.FullyQualifiedErrorId); // VolumeId bound from the Volume's Id
         Assert.Single(_ps.Invoke("Get-VmVolume target | Get-VmVolumeSnapshot"));
+
+        // Wildcards match names as well as ids; a pattern matching nothing is silent, a literal is VolumeNotFound.
+        Assert.Equal("target", _ps.Invoke("(Get-VmVolume TAR* -ExcludeSnapshots).Name").Single().ToString());
+        Assert.Empty(_ps.Invoke("Get-VmVolume nomatch*; Remove-VmVolume nomatch*"));
+        Assert.Equal("VolumeNotFound,VmTools.Commands.RemoveVmVolumeCommand", _ps.ExpectError("Remove-VmVolume nosuch").FullyQualifiedErrorId);
+        Assert.Equal(2, _ps.Invoke("Remove-VmVolume tar* -Recurse -PassThru -Confirm:$false").Count);
     }
 
     [Fact]
