@@ -27,6 +27,7 @@
         'Initialize-VmVolumePool'
         'Get-VmVolumePool'
         'New-VmVolume'
+        'Set-VmVolume'
         'Get-VmVolume'
         'Remove-VmVolume'
         'New-VmVolumeSnapshot'

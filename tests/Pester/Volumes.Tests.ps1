@@ -91,6 +91,18 @@ Describe 'VmVolume cmdlets' {
             { Remove-VmVolume nosuch -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.RemoveVmVolumeCommand'
         }
 
+        # Twin: VolumeCmdletTests.SetVmVolume_MergesMetadata_NullRemovesAKey_ReplaceDropsTheRest_AndItSurvivesANewSession
+        It 'changes a volume''s metadata with Set-VmVolume' {
+            Assert-RealComponent $Zfs
+            New-VmVolume -Name labelled -Metadata @{ branch = 'main'; stale = 'yes' } | Out-Null
+            $v = Set-VmVolume label* -Metadata @{ owner = 'ci'; stale = $null } -PassThru
+            $v.Metadata['owner'] | Should -Be 'ci'
+            $v.Metadata['branch'] | Should -Be 'main'
+            $v.Metadata.ContainsKey('stale') | Should -BeFalse
+            (Get-VmVolume labelled | Set-VmVolume -Metadata @{ only = '1' } -Replace -PassThru).Metadata.Keys | Should -Be @('only')
+            { Set-VmVolume nosuch -Metadata @{ a = 1 } -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.SetVmVolumeCommand'
+        }
+
         It 'exposes a data disk as DiskImagePath' {
             Assert-RealComponent $Zfs
             $v = New-VmVolume -DiskSizeGB 2 -DiskFormat Raw

@@ -96,6 +96,21 @@ public sealed class VolumeCmdletTests : IDisposable
     }
 
     [Fact]
+    public void SetVmVolume_MergesMetadata_NullRemovesAKey_ReplaceDropsTheRest_AndItSurvivesANewSession()
+    {
+        InitializePool();
+        _ps.Invoke("$null = New-VmVolume -Name labelled -Metadata @{ branch = 'main'; stale = 'yes' }");
+        Assert.Empty(_ps.Invoke("Set-VmVolume labelled -Metadata @{ branch = 'x' } -WhatIf -PassThru"));
+        var merged = _ps.Invoke("(Set-VmVolume label* -Metadata @{ owner = 'ci'; stale = $null } -PassThru).Metadata").Single().BaseObject as IReadOnlyDictionary<string, string>;
+        Assert.Equal(new Dictionary<string, string> { ["branch"] = "main", ["owner"] = "ci" }, merged);
+        _ps.Invoke("Get-VmVolume labelled | Set-VmVolume -Metadata @{ only = '1' } -Replace");
+        using var fresh = new PowerShellHost(new Dictionary<string, string?> { ["VMTOOLS_HOME"] = _home.Path });
+        var stored = fresh.Invoke("(Get-VmVolume labelled).Metadata").Single().BaseObject as IReadOnlyDictionary<string, string>;
+        Assert.Equal(new Dictionary<string, string> { ["only"] = "1" }, stored);
+        Assert.Equal("VolumeNotFound,VmTools.Commands.SetVmVolumeCommand", _ps.ExpectError("Set-VmVolume nosuch -Metadata @{ a = 1 }").FullyQualifiedErrorId);
+    }
+
+    [Fact]
     public void Receive_FullStreamIntoAVolumeWithSnapshots_IsRefused()
     {
         InitializePool();
