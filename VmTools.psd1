@@ -32,6 +32,7 @@
         'Initialize-VmVolumePool'
         'Get-VmVolumePool'
         'New-VmVolume'
+        'Set-VmVolume'
         'Get-VmVolume'
         'Remove-VmVolume'
         'New-VmVolumeSnapshot'
@@ -49,6 +50,10 @@
         'Wait-FlightVm'
         'Invoke-FlightVmCommand'
         'Get-VmHandles'
+        'Get-FlightVmConsole'
+        'Restart-FlightVm'
+        'Suspend-FlightVm'
+        'Resume-FlightVm'
         'Invoke-VmReconcile'
         # Base images
         'New-Qcow2Image'

@@ -3,7 +3,8 @@ namespace VmTools.HelpBuilder;
 /// <summary>
 /// Groups cmdlets into the areas of the core (Images, CloudInit, Vms, Volumes) for related links.
 /// A cmdlet's area is the core namespace of what it outputs; one that outputs nothing of the core
-/// (Test-Qcow2Cache returns a bool, Remove-FlightVm nothing) joins the area of a cmdlet with its noun.
+/// (Test-Qcow2Cache returns a bool, Remove-FlightVm nothing) joins the area of a cmdlet with its noun,
+/// or else with the longest noun its own begins with (Get-FlightVmConsole writes strings: FlightVm).
 /// </summary>
 public static class CmdletAreas
 {
@@ -13,7 +14,8 @@ public static class CmdletAreas
     {
         var areas = cmdlets.ToDictionary(c => c.Name, OutputArea);
         foreach (var cmdlet in cmdlets.Where(c => areas[c.Name] is null))
-            areas[cmdlet.Name] = cmdlets.Where(c => c.Noun == cmdlet.Noun).Select(c => areas[c.Name]).FirstOrDefault(a => a is not null);
+            areas[cmdlet.Name] = cmdlets.Where(c => cmdlet.Noun.StartsWith(c.Noun, StringComparison.Ordinal)).OrderByDescending(c => c.Noun.Length)
+                .Select(c => areas[c.Name]).FirstOrDefault(a => a is not null);
         return areas;
     }
 

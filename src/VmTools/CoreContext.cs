@@ -24,6 +24,9 @@ public sealed class CoreContext : IProgress<TransferProgress>
 
     public Action<string> Verbose => message => _cmdlet.Post(() => _cmdlet.WriteVerbose(message));
 
+    /// <summary>Writes an object to the pipeline as the core produces it (streaming output, not one list at the end).</summary>
+    public Action<object> Output => item => _cmdlet.Post(() => _cmdlet.WriteObject(item));
+
     public Action<string> Warning => message => _cmdlet.Post(() => _cmdlet.WriteWarning(message));
 
     public void Report(TransferProgress value)

@@ -31,6 +31,10 @@ public abstract class VmToolsCmdlet : PSCmdlet
     /// <summary>The session's current directory, which is not the process's.</summary>
     protected string CurrentDirectory => SessionState.Path.CurrentFileSystemLocation.ProviderPath;
 
+    /// <summary>The VM names <paramref name="requested"/> stands for under <see cref="NamePatterns"/>' convention.</summary>
+    protected static IEnumerable<string> ExpandVmNames(IEnumerable<string> requested, Core.Vms.VmStore store)
+        => NamePatterns.Expand(requested, store.List, v => v.Name);
+
     protected string ResolvePath(string path) => GetUnresolvedProviderPathFromPSPath(path);
 
     protected StateDb OpenState()

@@ -30,6 +30,10 @@ public abstract class VolumeCmdlet : VmToolsCmdlet, IDisposable
     protected T WithStoreOrStop<T>(Func<VolumeStore, CoreContext, Task<T>> work)
         => RunCore(async ctx => await work(await StoreAsync(ctx).ConfigureAwait(false), ctx).ConfigureAwait(false));
 
+    /// <summary>The volume ids <paramref name="requested"/> (ids, names or patterns of either) stands for under <see cref="NamePatterns"/>' convention.</summary>
+    protected IEnumerable<string> ExpandVolumeIds(IEnumerable<string> requested)
+        => NamePatterns.Expand(requested, () => WithStoreOrStop((store, _) => Task.FromResult(store.Volumes)), v => v.Id, v => v.Name);
+
     protected static Dictionary<string, string> ToMetadata(Hashtable? table)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);

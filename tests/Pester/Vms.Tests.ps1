@@ -100,6 +100,40 @@ Describe 'VMs' {
         $keep.Applied | Should -BeFalse
     }
 
+    # Twin: ConsoleAndNamePatternCmdletTests.WildcardNames_SelectTheMatchingVms_APatternMatchingNoneIsSilent_ALiteralIsVmNotFound_AndTheConsoleFollowsUntilAMatch
+    It 'follows the console until a line matches, takes wildcard names, and removes with -PassThru' {
+        Assert-RealComponent $TestGuest
+        Start-FlightVm -ImagePath $Base -Name ci @Guest -Count 2 | Out-Null
+        $lines = @(Get-FlightVmConsole ci-1 -Until $Marker -Timeout 120)
+        $lines | Should -BeOfType [string]
+        $lines[-1] | Should -Match $Marker
+        (Get-FlightVm ci-* | Wait-FlightVm -ReadyPattern $Marker -Timeout 120).Name | Should -Be @('ci-1', 'ci-2')
+        Get-FlightVm nomatch-* | Should -BeNullOrEmpty
+        { Stop-FlightVm nosuch -ErrorAction Stop } | Should -Throw -ErrorId 'VmNotFound,VmTools.Commands.StopFlightVmCommand'
+        (Stop-FlightVm ci-* -Timeout 60 -PassThru).State | Should -Be @('Stopped', 'Stopped')
+        Get-FlightVmConsole ci-2 -Wait | Should -Contain 'POWER-BUTTON' -Because 'a stopped VM keeps its console, and following it ends since qemu is gone'
+        { Get-FlightVmConsole ci-2 -Until never-printed -ErrorAction Stop } | Should -Throw -ErrorId 'VmConsoleUntilNotSeen,VmTools.Commands.GetFlightVmConsoleCommand'
+        (Remove-FlightVm ci-* -PassThru).Name | Should -Be @('ci-1', 'ci-2')
+        Get-FlightVm | Should -BeNullOrEmpty
+    }
+
+    # Twin: RunControlCmdletTests.SuspendResumeRestart_ChangeTheRecordedState_WhatIfChangesNothing_AndAStoppedVmIsVmNotRunning
+    It 'suspends, resumes and restarts a VM, and reconcile keeps a paused VM paused' {
+        Assert-RealComponent $TestGuest
+        Start-FlightVm -ImagePath $Base -Name rc @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null
+        Suspend-FlightVm rc -WhatIf
+        (Get-FlightVm rc).State | Should -Be 'Running'
+        (Suspend-FlightVm rc -PassThru).State | Should -Be 'Paused'
+        (Invoke-VmReconcile | Where-Object Name -eq rc).StateAfter | Should -Be 'Paused'
+        (Get-FlightVm -State Paused | Resume-FlightVm -PassThru).State | Should -Be 'Running'
+        (Restart-FlightVm rc -PassThru).State | Should -Be 'Running'
+        $deadline = (Get-Date).AddSeconds(120)
+        while (@(Get-FlightVmConsole rc | Select-String $Marker).Count -lt 2 -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 200 }
+        @(Get-FlightVmConsole rc | Select-String $Marker).Count | Should -Be 2 -Because 'the reset guest boots again'
+        Stop-FlightVm rc -Force
+        { Resume-FlightVm rc -ErrorAction Stop } | Should -Throw -ErrorId 'VmNotRunning,VmTools.Commands.ResumeFlightVmCommand'
+    }
+
     It 'tears down a VM whose qemu died, keeping its record as Stopped' {
         Assert-RealComponent $TestGuest
         Start-FlightVm -ImagePath $Base -Name crashed @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null

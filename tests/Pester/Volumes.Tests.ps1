@@ -79,13 +79,28 @@ Describe 'VmVolume cmdlets' {
             Test-Path $file | Should -BeFalse
         }
 
-        It 'refuses a full stream into a volume that has snapshots' {
+        It 'refuses a full stream into a volume that has snapshots, binds VolumeId from a Volume, and takes wildcards' {
             Assert-RealComponent $Zfs
             $file = Join-Path $script:StateHome 'full.zstream'
             New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
             New-VmVolume -Name target | New-VmVolumeSnapshot | Out-Null
-            { Receive-VmVolumeSnapshot -VolumeId target -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand'
+            { Get-VmVolume target | Receive-VmVolumeSnapshot -Path $file -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand'
             @(Get-VmVolume target | Get-VmVolumeSnapshot).Count | Should -Be 1
+            (Get-VmVolume TAR* -ExcludeSnapshots).Name | Should -Be 'target' -Because 'patterns match names as well as ids'
+            Get-VmVolume nomatch* | Should -BeNullOrEmpty
+            { Remove-VmVolume nosuch -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.RemoveVmVolumeCommand'
+        }
+
+        # Twin: VolumeCmdletTests.SetVmVolume_MergesMetadata_NullRemovesAKey_ReplaceDropsTheRest_AndItSurvivesANewSession
+        It 'changes a volume''s metadata with Set-VmVolume' {
+            Assert-RealComponent $Zfs
+            New-VmVolume -Name labelled -Metadata @{ branch = 'main'; stale = 'yes' } | Out-Null
+            $v = Set-VmVolume label* -Metadata @{ owner = 'ci'; stale = $null } -PassThru
+            $v.Metadata['owner'] | Should -Be 'ci'
+            $v.Metadata['branch'] | Should -Be 'main'
+            $v.Metadata.ContainsKey('stale') | Should -BeFalse
+            (Get-VmVolume labelled | Set-VmVolume -Metadata @{ only = '1' } -Replace -PassThru).Metadata.Keys | Should -Be @('only')
+            { Set-VmVolume nosuch -Metadata @{ a = 1 } -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.SetVmVolumeCommand'
         }
 
         It 'exposes a data disk as DiskImagePath' {

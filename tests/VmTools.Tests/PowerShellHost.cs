@@ -111,6 +111,33 @@ public sealed class PowerShellHost : IDisposable
         return (stopped || ps.InvocationStateInfo.State == PSInvocationState.Stopped, ps.Streams.Progress.ToList());
     }
 
+    /// <summary>Starts a script and presses Ctrl+C (PowerShell.Stop) once an output object satisfies <paramref name="stopWhen"/>; returns whether it stopped and what it wrote.</summary>
+    public (bool Stopped, IReadOnlyList<PSObject> Output) RunAndStopOnOutput(string script, Func<PSObject, bool> stopWhen, params object?[] args)
+    {
+        using var ps = PowerShell.Create();
+        ps.Runspace = _runspace;
+        ps.AddScript(script);
+        foreach (var a in args) ps.AddArgument(a);
+        using var output = new PSDataCollection<PSObject>();
+        var stopRequested = 0;
+        output.DataAdded += (sender, e) =>
+        {
+            var item = ((PSDataCollection<PSObject>)sender!)[e.Index];
+            if (stopWhen(item) && Interlocked.Exchange(ref stopRequested, 1) == 0) ps.BeginStop(null, null);
+        };
+        var stopped = false;
+        try
+        {
+            ps.Invoke(null, output);
+        }
+        catch (PipelineStoppedException)
+        {
+            stopped = true;
+        }
+
+        return (stopped || ps.InvocationStateInfo.State == PSInvocationState.Stopped, output.ToList());
+    }
+
     /// <summary>Runs a script that must fail, and returns the ErrorRecord (terminating or not).</summary>
     public ErrorRecord ExpectError(string script, params object?[] args)
     {

@@ -68,11 +68,12 @@ public sealed class Reconciler
             if (d.Alive)
             {
                 Own(d.Handles!, ownedTaps, ownedLoops);
-                var after = vm.State == VmState.Running ? vm.State : VmState.Running;
+                // A live qemu is Running, unless it was paused on purpose: halted CPUs are not a crash to repair.
+                var after = vm.State == VmState.Paused ? VmState.Paused : VmState.Running;
                 if (apply)
                 {
                     HandleStore.Set(vm, d.Handles!);
-                    if (vm.State != VmState.Running) store.SetState(vm, VmState.Running, null);
+                    if (vm.State != after) store.SetState(vm, after, null);
                 }
 
                 actions.Add(new VmReconcileAction { Name = vm.Name, Action = VmReconcileActionKind.Keep, StateBefore = vm.State, StateAfter = after, Applied = apply, Detail = $"qemu pid {d.Process!.Pid} alive ({d.Source})" });

@@ -245,6 +245,8 @@ public sealed class VmLifecycle
         {
             try
             {
+                // Halted CPUs cannot answer the power button: let the guest run to shut down.
+                if (vm.State == VmState.Paused) await QmpClient.ExecuteAsync(vm.QmpSocketPath, "cont", TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
                 await QmpClient.ExecuteAsync(vm.QmpSocketPath, "system_powerdown", TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
                 verbose?.Invoke($"{vm.Name}: sent system_powerdown, waiting up to {timeout.TotalSeconds:0.#} s");
                 if (await ProcessSignal.WaitForExitAsync(process, timeout, ct).ConfigureAwait(false)) process = null;
@@ -267,8 +269,33 @@ public sealed class VmLifecycle
         return _store.SetState(vm, VmState.Stopped, null);
     }
 
-    /// <summary>Stops the VM if needed, then deletes its directory and its record.</summary>
-    public async Task RemoveAsync(string name, bool force, CancellationToken ct)
+    /// <summary>Resets the guest at once (QMP system_reset, the reset button): it reboots in the same qemu, overlay and handles. A paused VM stays paused.</summary>
+    public Task<FlightVm> RestartAsync(string name, CancellationToken ct) => ControlLiveAsync(name, "system_reset", null, ct);
+
+    /// <summary>Halts the guest's CPUs (QMP stop); qemu and its memory stay, the record says Paused.</summary>
+    public Task<FlightVm> SuspendAsync(string name, CancellationToken ct) => ControlLiveAsync(name, "stop", VmState.Paused, ct);
+
+    /// <summary>Lets a paused guest run again (QMP cont); the record says Running.</summary>
+    public Task<FlightVm> ResumeAsync(string name, CancellationToken ct) => ControlLiveAsync(name, "cont", VmState.Running, ct);
+
+    /// <summary>One QMP command to a VM whose qemu is alive (by the liveness rule), under its lock, then the state it leads to recorded.</summary>
+    private async Task<FlightVm> ControlLiveAsync(string name, string command, VmState? after, CancellationToken ct)
+    {
+        var vm = _store.Get(name);
+        using var held = await VmLock.AcquireAsync(_paths, vm, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+        vm = _store.Get(name);
+        var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
+        if (!d.Alive)
+        {
+            throw new VmToolsException("VmNotRunning", FailureKind.InvalidOperation, $"VM '{vm.Name}' has no running qemu (state {vm.State}); there is no guest to {command.Replace('_', ' ')}.") { Target = vm.Name };
+        }
+
+        await QmpClient.ExecuteAsync(vm.QmpSocketPath, command, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        return after is { } state && state != vm.State ? _store.SetState(vm, state, null) : vm;
+    }
+
+    /// <summary>Stops the VM if needed, then deletes its directory and its record; returns the record as it was last.</summary>
+    public async Task<FlightVm> RemoveAsync(string name, bool force, CancellationToken ct)
     {
         var vm = _store.Get(name);
         var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
@@ -283,10 +310,12 @@ public sealed class VmLifecycle
         }
 
         using var held = await VmLock.AcquireAsync(_paths, vm, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+        var last = _store.Find(name) ?? vm; // as the stop above left it
         HandleStore.Clear(vm);
         if (Directory.Exists(vm.Directory)) Directory.Delete(vm.Directory, recursive: true);
         _store.Delete(vm);
         AtomicFile.TryDelete(VmLock.PathFor(_paths, vm.Id));
+        return last;
     }
 
     public VmHandleReport Handles(string name)

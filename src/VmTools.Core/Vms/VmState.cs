@@ -6,6 +6,10 @@ public enum VmState
     /// <summary>Allocated and being brought up; a crash here leaves a record reconcile can demote.</summary>
     Starting,
     Running,
+
+    /// <summary>qemu runs but the guest's CPUs are halted (QMP stop, Suspend-FlightVm); alive for every purpose but running guest code.</summary>
+    Paused,
+
     Stopped,
 
     /// <summary>Start or teardown failed; <see cref="FlightVm.LastError"/> says why.</summary>

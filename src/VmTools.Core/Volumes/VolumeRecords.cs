@@ -108,6 +108,9 @@ internal sealed class VolumeRecords
     public void SetDiskImage(string id, string path)
         => _db.Execute("UPDATE volumes SET disk_image_path = $p WHERE id = $id", null, ("$p", path), ("$id", id));
 
+    public void SetMetadata(string id, IReadOnlyDictionary<string, string> metadata)
+        => _db.Execute("UPDATE volumes SET metadata = $m WHERE id = $id", null, ("$m", JsonSerializer.Serialize(metadata)), ("$id", id));
+
     public void RemoveVolume(string id) => _db.Execute("DELETE FROM volumes WHERE id = $id", null, ("$id", id));
 
     public bool NameTaken(string name)

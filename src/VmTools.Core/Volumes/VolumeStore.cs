@@ -176,6 +176,25 @@ public sealed partial class VolumeStore
         return clone;
     }
 
+    /// <summary>
+    /// Changes a volume's (or snapshot's) recorded metadata: each key of <paramref name="changes"/> is set,
+    /// or removed when its value is null; with <paramref name="replace"/> the keys not named are dropped.
+    /// Only the record changes (metadata is VmTools' own, not a zfs property), so a Missing volume can be labelled too.
+    /// </summary>
+    public Volume SetMetadata(string idOrName, IReadOnlyDictionary<string, string?> changes, bool replace)
+    {
+        var volume = GetVolume(idOrName);
+        var metadata = replace ? new Dictionary<string, string>(StringComparer.Ordinal) : new Dictionary<string, string>(volume.Metadata, StringComparer.Ordinal);
+        foreach (var (key, value) in changes)
+        {
+            if (value is null) metadata.Remove(key);
+            else metadata[key] = value;
+        }
+
+        _records.SetMetadata(volume.Id, metadata);
+        return _volumes[volume.Id] = volume with { Metadata = metadata };
+    }
+
     /// <summary>Takes <c>dataset@&lt;new id&gt;</c> and shows it read-only under the working directory.</summary>
     public async Task<Volume> CreateSnapshotAsync(string volumeId, CancellationToken cancellationToken = default)
     {

@@ -20,17 +20,11 @@ public sealed class GetFlightVmCommand : VmToolsCmdlet
     protected override void ProcessRecord()
     {
         using var db = OpenState();
-        var all = new VmStore(db, Paths).List();
-        foreach (var name in Name ?? new[] { "*" })
+        var store = new VmStore(db, Paths);
+        foreach (var name in ExpandVmNames(Name ?? new[] { "*" }, store))
         {
-            var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
-            var matches = all.Where(v => pattern.IsMatch(v.Name) && (State is null || v.State == State)).ToList();
-            if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
-            {
-                WriteError(ToErrorRecord(new Core.VmToolsException("VmNotFound", Core.FailureKind.NotFound, $"No VM named '{name}'.") { Target = name }));
-            }
-
-            WriteObject(matches, enumerateCollection: true);
+            var vm = TryRunCore(_ => Task.FromResult(store.Get(name)));
+            if (vm is not null && (State is null || vm.State == State)) WriteObject(vm);
         }
     }
 }

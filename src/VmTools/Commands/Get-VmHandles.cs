@@ -11,13 +11,14 @@ public sealed class GetVmHandlesCommand : VmToolsCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    [SupportsWildcards]
     public string[]? Name { get; set; }
 
     protected override void ProcessRecord()
     {
         using var db = OpenState();
         var store = new VmStore(db, Paths);
-        var names = Name ?? store.List().Select(v => v.Name).ToArray();
+        var names = ExpandVmNames(Name ?? new[] { "*" }, store);
         var processes = ProcessTable.Scan();
         foreach (var name in names)
         {

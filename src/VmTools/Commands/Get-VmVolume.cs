@@ -10,6 +10,7 @@ public sealed class GetVmVolumeCommand : VolumeCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("VolumeId")]
+    [SupportsWildcards]
     public string[]? Id { get; set; }
 
     /// <summary>Only volumes on this recorded pool.</summary>
@@ -29,7 +30,7 @@ public sealed class GetVmVolumeCommand : VolumeCmdlet
             return;
         }
 
-        foreach (var id in Id)
+        foreach (var id in ExpandVolumeIds(Id))
         {
             var v = WithStore((store, _) => Task.FromResult(store.GetVolume(id)));
             if (v is not null) WriteObject(v);

@@ -12,6 +12,7 @@ public sealed class InvokeFlightVmCommandCommand : VmToolsCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Name { get; set; } = null!;
 
@@ -34,7 +35,7 @@ public sealed class InvokeFlightVmCommandCommand : VmToolsCmdlet
         Guard(() => VmSsh.ValidateUser(User));
         var key = KeyPath is null ? null : ResolvePath(KeyPath);
         if (key is not null && !File.Exists(key)) ThrowArgumentError("VmSshKeyNotFound", $"The key file '{key}' does not exist.", key);
-        foreach (var name in Name)
+        foreach (var name in ExpandVmNames(Name, store))
         {
             var result = TryRunCore(ctx => VmSsh.RunAsync(ProcessRunner.Instance, store.Get(name), Command, User, key, ctx.Cancellation));
             if (result is not null) WriteObject(result);

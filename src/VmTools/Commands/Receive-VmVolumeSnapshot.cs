@@ -12,8 +12,9 @@ namespace VmTools.Commands;
 [OutputType(typeof(Volume))]
 public sealed class ReceiveVmVolumeSnapshotCommand : VolumeCmdlet
 {
-    /// <summary>The receiving volume (id or name).</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    /// <summary>The receiving volume (id or name); binds the Id of a Volume from the pipeline.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
     [ValidateNotNullOrEmpty]
     public string VolumeId { get; set; } = null!;
 

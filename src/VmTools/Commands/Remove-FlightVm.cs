@@ -5,10 +5,12 @@ namespace VmTools.Commands;
 
 /// <summary>Deletes a VM: its directory (overlay, console log, scratch file) and its record.</summary>
 [Cmdlet(VerbsCommon.Remove, "FlightVm", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(Core.Vms.FlightVm))]
 public sealed class RemoveFlightVmCommand : VmToolsCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Name { get; set; } = null!;
 
@@ -16,14 +18,19 @@ public sealed class RemoveFlightVmCommand : VmToolsCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Write each removed VM's last record.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
     protected override void ProcessRecord()
     {
         using var db = OpenState();
         var lifecycle = new Core.Vms.VmLifecycle(db, Paths);
-        foreach (var name in Name)
+        foreach (var name in ExpandVmNames(Name, lifecycle.Store))
         {
             if (!ShouldProcess(name, "Remove VM, its disk overlay and its record")) continue;
-            TryRunCore(async ctx => { await lifecycle.RemoveAsync(name, Force, ctx.Cancellation).ConfigureAwait(false); return name; });
+            var removed = TryRunCore(ctx => lifecycle.RemoveAsync(name, Force, ctx.Cancellation));
+            if (removed is not null && PassThru) WriteObject(removed);
         }
     }
 }

@@ -12,8 +12,9 @@ namespace VmTools.Commands;
 public sealed class RemoveVmVolumeCommand : VolumeCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
-    public string Id { get; set; } = null!;
+    public string[] Id { get; set; } = null!;
 
     /// <summary>Also destroy the volume's snapshots.</summary>
     [Parameter]
@@ -25,7 +26,12 @@ public sealed class RemoveVmVolumeCommand : VolumeCmdlet
 
     protected override void ProcessRecord()
     {
-        var found = WithStore((store, _) => Task.FromResult(new { Volume = store.GetVolume(Id), Snapshots = store.SnapshotsOf(store.GetVolume(Id).Id).Count }));
+        foreach (var id in ExpandVolumeIds(Id)) Remove(id);
+    }
+
+    private void Remove(string id)
+    {
+        var found = WithStore((store, _) => Task.FromResult(new { Volume = store.GetVolume(id), Snapshots = store.SnapshotsOf(store.GetVolume(id).Id).Count }));
         if (found is null) return;
         var v = found.Volume;
         var what = $"{(v.IsSnapshot ? "snapshot" : "volume")} '{v.Id}' ({v.Dataset}){(Recurse && found.Snapshots > 0 ? $" and its {found.Snapshots} snapshot(s)" : string.Empty)}";

@@ -11,6 +11,7 @@ public sealed class StopFlightVmCommand : VmToolsCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Name { get; set; } = null!;
 
@@ -30,7 +31,7 @@ public sealed class StopFlightVmCommand : VmToolsCmdlet
     {
         using var db = OpenState();
         var lifecycle = new VmLifecycle(db, Paths);
-        foreach (var name in Name)
+        foreach (var name in ExpandVmNames(Name, lifecycle.Store))
         {
             if (!ShouldProcess(name, Force ? "Kill VM" : "Stop VM")) continue;
             var vm = TryRunCore(ctx => lifecycle.StopAsync(name, TimeSpan.FromSeconds(Timeout), Force, ctx.Verbose, ctx.Cancellation));

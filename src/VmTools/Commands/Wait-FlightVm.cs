@@ -11,6 +11,7 @@ public sealed class WaitFlightVmCommand : VmToolsCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(FlightVmNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Name { get; set; } = null!;
 
@@ -30,7 +31,7 @@ public sealed class WaitFlightVmCommand : VmToolsCmdlet
     {
         using var db = OpenState();
         var lifecycle = new VmLifecycle(db, Paths);
-        foreach (var name in Name)
+        foreach (var name in ExpandVmNames(Name, lifecycle.Store))
         {
             var vm = TryRunCore(ctx => lifecycle.WaitAsync(name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation, TimeSpan.FromSeconds(SilentConsoleWarning), ctx.Warning));
             if (vm is not null) WriteObject(vm);

@@ -96,6 +96,21 @@ public sealed class VolumeCmdletTests : IDisposable
     }
 
     [Fact]
+    public void SetVmVolume_MergesMetadata_NullRemovesAKey_ReplaceDropsTheRest_AndItSurvivesANewSession()
+    {
+        InitializePool();
+        _ps.Invoke("$null = New-VmVolume -Name labelled -Metadata @{ branch = 'main'; stale = 'yes' }");
+        Assert.Empty(_ps.Invoke("Set-VmVolume labelled -Metadata @{ branch = 'x' } -WhatIf -PassThru"));
+        var merged = _ps.Invoke("(Set-VmVolume label* -Metadata @{ owner = 'ci'; stale = $null } -PassThru).Metadata").Single().BaseObject as IReadOnlyDictionary<string, string>;
+        Assert.Equal(new Dictionary<string, string> { ["branch"] = "main", ["owner"] = "ci" }, merged);
+        _ps.Invoke("Get-VmVolume labelled | Set-VmVolume -Metadata @{ only = '1' } -Replace");
+        using var fresh = new PowerShellHost(new Dictionary<string, string?> { ["VMTOOLS_HOME"] = _home.Path });
+        var stored = fresh.Invoke("(Get-VmVolume labelled).Metadata").Single().BaseObject as IReadOnlyDictionary<string, string>;
+        Assert.Equal(new Dictionary<string, string> { ["only"] = "1" }, stored);
+        Assert.Equal("VolumeNotFound,VmTools.Commands.SetVmVolumeCommand", _ps.ExpectError("Set-VmVolume nosuch -Metadata @{ a = 1 }").FullyQualifiedErrorId);
+    }
+
+    [Fact]
     public void Receive_FullStreamIntoAVolumeWithSnapshots_IsRefused()
     {
         InitializePool();
@@ -104,10 +119,16 @@ public sealed class VolumeCmdletTests : IDisposable
             New-VmVolume | New-VmVolumeSnapshot | Send-VmVolumeSnapshot -Path $file | Out-Null
             $t = New-VmVolume -Name target
             $t | New-VmVolumeSnapshot | Out-Null
-            Receive-VmVolumeSnapshot -VolumeId target -Path $file
+            Get-VmVolume target | Receive-VmVolumeSnapshot -Path $file
             """, _home.Path);
-        Assert.Equal("VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.Equal("VolumeReceiveFullStreamIntoSnapshots,VmTools.Commands.ReceiveVmVolumeSnapshotCommand", e.FullyQualifiedErrorId); // VolumeId bound from the Volume's Id
         Assert.Single(_ps.Invoke("Get-VmVolume target | Get-VmVolumeSnapshot"));
+
+        // Wildcards match names as well as ids; a pattern matching nothing is silent, a literal is VolumeNotFound.
+        Assert.Equal("target", _ps.Invoke("(Get-VmVolume TAR* -ExcludeSnapshots).Name").Single().ToString());
+        Assert.Empty(_ps.Invoke("Get-VmVolume nomatch*; Remove-VmVolume nomatch*"));
+        Assert.Equal("VolumeNotFound,VmTools.Commands.RemoveVmVolumeCommand", _ps.ExpectError("Remove-VmVolume nosuch").FullyQualifiedErrorId);
+        Assert.Equal(2, _ps.Invoke("Remove-VmVolume tar* -Recurse -PassThru -Confirm:$false").Count);
     }
 
     [Fact]
