@@ -19,13 +19,24 @@ public static class CmdletAreas
         return areas;
     }
 
-    /// <summary>The other cmdlets of a cmdlet's area, verb-noun sorted by noun then verb as the module lists them.</summary>
-    public static IReadOnlyList<string> Related(CmdletShape cmdlet, IReadOnlyList<CmdletShape> cmdlets, IReadOnlyDictionary<string, string?> areas) =>
-        areas[cmdlet.Name] is not { } area
+    /// <summary>
+    /// The other cmdlets of a cmdlet's area, verb-noun sorted by noun then verb as the module lists them,
+    /// then the module's cmdlets its examples call (a cmdlet alone in its area, such as
+    /// ConvertTo-KubeVirtVirtualMachine, is still reached from what feeds it).
+    /// </summary>
+    public static IReadOnlyList<string> Related(CmdletShape cmdlet, IReadOnlyList<CmdletShape> cmdlets, IReadOnlyDictionary<string, string?> areas, string exampleText = "")
+    {
+        var sameArea = areas[cmdlet.Name] is not { } area
             ? []
             : cmdlets.Where(c => c.Name != cmdlet.Name && areas[c.Name] == area)
                 .OrderBy(c => c.Noun, StringComparer.Ordinal).ThenBy(c => c.Verb, StringComparer.Ordinal)
                 .Select(c => c.Name).ToList();
+        var fromExamples = cmdlets.Where(c => c.Name != cmdlet.Name && !sameArea.Contains(c.Name)
+                && System.Text.RegularExpressions.Regex.IsMatch(exampleText, $@"(?<![\w-]){System.Text.RegularExpressions.Regex.Escape(c.Name)}(?![\w-])"))
+            .OrderBy(c => c.Noun, StringComparer.Ordinal).ThenBy(c => c.Verb, StringComparer.Ordinal)
+            .Select(c => c.Name);
+        return sameArea.Concat(fromExamples).ToList();
+    }
 
     private static string? OutputArea(CmdletShape cmdlet) =>
         cmdlet.OutputTypeNames.Where(n => n.StartsWith(CorePrefix, StringComparison.Ordinal))

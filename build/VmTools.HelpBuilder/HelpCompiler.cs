@@ -37,7 +37,7 @@ public static class HelpCompiler
             var found = Check(cmdlet, fragment).ToList();
             defects.AddRange(found);
             if (found.Count == 0)
-                commands.Add(MamlWriter.Command(cmdlet, fragment, CmdletAreas.Related(cmdlet, cmdlets, areas)));
+                commands.Add(MamlWriter.Command(cmdlet, fragment, CmdletAreas.Related(cmdlet, cmdlets, areas, fragment.Examples?.Value ?? string.Empty)));
         }
 
         if (defects.Count > 0)
