@@ -294,9 +294,14 @@ function Enter-ZfsFuse {
     $lock = Lock-ZfsRoot
     try {
         $users = Get-ZfsUser
+        # A daemon that runs but does not answer (starting, shutting down, or slow on a loaded host) is waited
+        # for, never replaced: a second one cannot take its socket, and its pidfile must stay.
         if (-not (Test-ZfsAnswers)) {
-            # A daemon still shutting down (SIGTERM takes ~5 s) holds the socket; a stale pidfile makes a new one exit 1 silently.
-            $null = Wait-Until { -not (Get-ZfsFusePid) } ([timespan]::FromSeconds(30))
+            $null = Wait-Until { (Test-ZfsAnswers) -or -not (Get-ZfsFusePid) } ([timespan]::FromSeconds(60))
+            if (-not (Test-ZfsAnswers) -and (Get-ZfsFusePid)) { throw "a zfs-fuse daemon runs but 'zpool list' has not answered for 60 s" }
+        }
+        if (-not (Test-ZfsAnswers)) {
+            # A stale pidfile makes a new daemon exit 1 silently.
             Remove-Item -Force $pidPath -ErrorAction Ignore
             $out = & (Find-Program zfs-fuse) --no-kstat-mount --pidfile $pidPath 2>&1
             if ($LASTEXITCODE) { throw "zfs-fuse failed to start ($LASTEXITCODE): $out" }

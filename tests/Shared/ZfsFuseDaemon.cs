@@ -37,9 +37,16 @@ public sealed class ZfsFuseDaemon : IAsyncLifetime
         using (Lock())
         {
             var users = LiveUsers();
+            // A daemon that runs but does not answer (starting, shutting down, or slow on a loaded host) is
+            // waited for, never replaced: a second one cannot take its socket, and its pidfile must stay.
+            if (!Answers() && !WaitUntil(() => Answers() || !DaemonRunning(), TimeSpan.FromSeconds(60)) && DaemonRunning())
+            {
+                UnavailableReason = "a zfs-fuse daemon runs but 'zpool list' has not answered for 60 s";
+                return ValueTask.CompletedTask;
+            }
+
             if (!Answers())
             {
-                WaitForNoDaemon();
                 File.Delete(PidPath); // a stale pidfile makes zfs-fuse exit 1 silently
                 var (code, _, err) = Programs.Run("zfs-fuse", "--no-kstat-mount", "--pidfile", PidPath);
                 if (code != 0) { UnavailableReason = $"zfs-fuse failed to start ({code}): {err}"; return ValueTask.CompletedTask; }
@@ -143,11 +150,8 @@ public sealed class ZfsFuseDaemon : IAsyncLifetime
         }
     }
 
-    private static void WaitForNoDaemon()
-    {
-        // A daemon still shutting down (SIGTERM takes ~5 s) holds the socket; starting another would fail.
-        WaitUntil(() => !Directory.EnumerateDirectories("/proc").Any(d => int.TryParse(Path.GetFileName(d), out var p) && IsZfsFuse(p)), TimeSpan.FromSeconds(30));
-    }
+    private static bool DaemonRunning()
+        => Directory.EnumerateDirectories("/proc").Any(d => int.TryParse(Path.GetFileName(d), out var p) && IsZfsFuse(p));
 
     private static bool IsZfsFuse(int pid)
     {
