@@ -352,7 +352,8 @@ function Remove-TestPool([string] $Pool) {
 function Test-ZfsAnswers { & (Find-Program zpool) list *>$null; $LASTEXITCODE -eq 0 }
 
 function Test-IsZfsFuse([int] $ProcessId) {
-    try { (Get-Content -Raw "/proc/$ProcessId/comm" -ErrorAction Stop).Trim() -eq 'zfs-fuse' } catch { $false }
+    # /proc/<pid>/stat is "pid (comm) state ...": a zombie (Z) left for its parent to reap is no daemon.
+    try { (Get-Content -Raw "/proc/$ProcessId/stat" -ErrorAction Stop) -match '^\d+ \(zfs-fuse\) [^Z]' } catch { $false }
 }
 
 function Get-ZfsFusePid {

@@ -155,7 +155,13 @@ public sealed class ZfsFuseDaemon : IAsyncLifetime
 
     private static bool IsZfsFuse(int pid)
     {
-        try { return File.ReadAllText($"/proc/{pid}/comm").Trim() == "zfs-fuse"; }
+        // /proc/<pid>/stat is "pid (comm) state ...": a zombie (Z) left for its parent to reap is no daemon.
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            return close > 0 && stat.Contains("(zfs-fuse)", StringComparison.Ordinal) && stat.Length > close + 2 && stat[close + 2] != 'Z';
+        }
         catch (IOException) { return false; }
         catch (UnauthorizedAccessException) { return false; }
     }
