@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Threading.Channels;
 using VmTools.Core;
 using VmTools.Core.State;
 
@@ -13,7 +13,7 @@ namespace VmTools;
 public abstract class VmToolsCmdlet : PSCmdlet
 {
     private readonly CancellationTokenSource _stopping = new();
-    private BlockingCollection<Action>? _pipelineQueue;
+    private ChannelWriter<Action>? _pipelineQueue;
 
     protected CancellationToken Cancellation => _stopping.Token;
 
@@ -56,16 +56,23 @@ public abstract class VmToolsCmdlet : PSCmdlet
     /// </summary>
     protected T Await<T>(Func<CoreContext, Task<T>> work)
     {
-        using var queue = new BlockingCollection<Action>();
-        _pipelineQueue = queue;
+        // A channel rather than a BlockingCollection: completing a BlockingCollection wakes its consumer
+        // with an internal OperationCanceledException, and a process's first exception costs a
+        // one-cmdlet CI step milliseconds.
+        var queue = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
+        _pipelineQueue = queue.Writer;
         var context = new CoreContext(this, Cancellation);
         var task = Task.Run(async () =>
         {
             try { return await work(context).ConfigureAwait(false); }
-            finally { queue.CompleteAdding(); }
+            finally { queue.Writer.TryComplete(); }
         });
 
-        foreach (var action in queue.GetConsumingEnumerable()) action();
+        while (queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            while (queue.Reader.TryRead(out var action)) action();
+        }
+
         _pipelineQueue = null;
         try
         {
@@ -109,9 +116,8 @@ public abstract class VmToolsCmdlet : PSCmdlet
 
     internal void Post(Action action)
     {
-        var q = _pipelineQueue;
-        if (q is null || q.IsAddingCompleted) return;
-        try { q.Add(action); } catch (InvalidOperationException) { }
+        // Dropped once the work has completed: nothing drains the queue any more.
+        _pipelineQueue?.TryWrite(action);
     }
 
     /// <summary>Runs a parse or validation from the core; its failure becomes a terminating ErrorRecord with the core's ErrorId.</summary>

@@ -120,7 +120,7 @@ public sealed partial class CloudInitConfig
         string? registry = null;
         if (inputs.RegistryAddress is { } address)
         {
-            if (!Regex.IsMatch(address, @"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$"))
+            if (!RegistryAddressPattern().IsMatch(address))
             {
                 throw new VmToolsException("CloudInitRegistryAddressInvalid", FailureKind.InvalidArgument,
                     $"'{Registry.UserInfo.Redact(address)}' is not a registry address like 'host:5000' (no scheme, no credentials).") { Target = Registry.UserInfo.Redact(address) };
@@ -134,7 +134,7 @@ public sealed partial class CloudInitConfig
         }
 
         var service = inputs.AgentServiceName ?? AgentPayload.DefaultServiceName;
-        if (!Regex.IsMatch(service, @"^[A-Za-z0-9:_.@-]+$"))
+        if (!ServiceNamePattern().IsMatch(service))
         {
             throw new VmToolsException("CloudInitServiceNameInvalid", FailureKind.InvalidArgument, $"'{service}' is not a systemd unit name.") { Target = service };
         }
@@ -176,4 +176,10 @@ public sealed partial class CloudInitConfig
 
     [GeneratedRegex(@"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")]
     private static partial Regex HostnamePattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$")]
+    private static partial Regex RegistryAddressPattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9:_.@-]+$")]
+    private static partial Regex ServiceNamePattern();
 }

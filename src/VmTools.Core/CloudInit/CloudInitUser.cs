@@ -5,14 +5,14 @@ namespace VmTools.Core.CloudInit;
 /// that cloud-init hashes itself (<c>plain_text_passwd</c>); the plain text is kept out of
 /// <see cref="ToString"/> and every public property so it never reaches a log or a format view.
 /// </summary>
-public sealed class CloudInitUser
+public sealed partial class CloudInitUser
 {
     private readonly string? _plainPassword;
 
     public CloudInitUser(string name, IReadOnlyList<string>? sshAuthorizedKeys = null, string? passwordHash = null, string? plainPassword = null,
         string? sudo = "ALL=(ALL) NOPASSWD:ALL", string shell = "/bin/bash")
     {
-        if (string.IsNullOrWhiteSpace(name) || !System.Text.RegularExpressions.Regex.IsMatch(name, "^[a-z_][a-z0-9_-]{0,31}$"))
+        if (string.IsNullOrWhiteSpace(name) || !NamePattern().IsMatch(name))
         {
             throw new VmToolsException("CloudInitUserNameInvalid", FailureKind.InvalidArgument,
                 $"'{name}' is not a valid Linux user name (lowercase letters, digits, '_' and '-', at most 32).") { Target = name };
@@ -53,4 +53,7 @@ public sealed class CloudInitUser
     internal string? PlainPassword => _plainPassword;
 
     public override string ToString() => Name;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z_][a-z0-9_-]{0,31}$")]
+    private static partial System.Text.RegularExpressions.Regex NamePattern();
 }

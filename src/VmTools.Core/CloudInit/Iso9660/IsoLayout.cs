@@ -218,9 +218,10 @@ internal sealed class IsoLayout
             new(DirectoryRecord.Self, dir, Array.Empty<byte>(), null),
             new(DirectoryRecord.ParentOf, dir.Parent ?? dir, Array.Empty<byte>(), null),
         };
-        foreach (var (child, id) in dir.Children.Values.Select(c => (c, JolietName.Encode(c.Name))).OrderBy(x => x.Item2, ByteOrder.Instance))
+        // Keyed on the node, not on (node, name) tuples: a sort over a value type is JIT-compiled on first use.
+        foreach (var child in dir.Children.Values.OrderBy(c => JolietName.Encode(c.Name), ByteOrder.Instance))
         {
-            records.Add(new PlannedRecord(id, child, Array.Empty<byte>(), null));
+            records.Add(new PlannedRecord(JolietName.Encode(child.Name), child, Array.Empty<byte>(), null));
         }
 
         return records;
@@ -245,7 +246,21 @@ internal sealed class IsoLayout
 
     private static int Links(IsoDirectoryNode dir) => 2 + dir.Children.Values.Count(c => c is IsoDirectoryNode);
 
-    private static byte[] Concat(IEnumerable<byte[]> parts) => parts.SelectMany(p => p).ToArray();
+    private static byte[] Concat(IEnumerable<byte[]> parts)
+    {
+        var list = parts.ToList();
+        var length = 0;
+        foreach (var p in list) length += p.Length;
+        var bytes = new byte[length];
+        var at = 0;
+        foreach (var p in list)
+        {
+            p.CopyTo(bytes, at);
+            at += p.Length;
+        }
+
+        return bytes;
+    }
 
     private static List<IsoDirectoryNode> BreadthFirst(IsoDirectoryNode root, Func<IsoNode, byte[]> identifier)
     {

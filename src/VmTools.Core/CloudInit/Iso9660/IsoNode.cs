@@ -31,7 +31,8 @@ internal sealed class IsoDirectoryNode : IsoNode
     {
     }
 
-    public SortedDictionary<string, IsoNode> Children { get; } = new(StringComparer.Ordinal);
+    /// <summary>By name, in ordinal order. (A SortedList: SortedDictionary's code over its key-value pairs is JIT-compiled on first use.)</summary>
+    public SortedList<string, IsoNode> Children { get; } = new(StringComparer.Ordinal);
 
     public int Depth => Parent is null ? 1 : Parent.Depth + 1;
 }
