@@ -37,6 +37,7 @@
         'Remove-VmVolume'
         'New-VmVolumeSnapshot'
         'Get-VmVolumeSnapshot'
+        'Restore-VmVolumeSnapshot'
         'Get-VmVolumeHave'
         'Send-VmVolumeSnapshot'
         'Receive-VmVolumeSnapshot'

@@ -1,6 +1,7 @@
 using System.Collections;
 using VmTools.Core.Host;
 using VmTools.Core.State;
+using VmTools.Core.Vms;
 using VmTools.Core.Volumes;
 using VmTools.Core.Volumes.Replication;
 
@@ -29,6 +30,9 @@ public abstract class VolumeCmdlet : VmToolsCmdlet, IDisposable
     /// <summary>Like <see cref="WithStore{T}"/> but a failure terminates the command.</summary>
     protected T WithStoreOrStop<T>(Func<VolumeStore, CoreContext, Task<T>> work)
         => RunCore(async ctx => await work(await StoreAsync(ctx).ConfigureAwait(false), ctx).ConfigureAwait(false));
+
+    /// <summary>The VM records, for checks on which VM has a volume's disk attached.</summary>
+    protected VmStore VmRecords => new(_db!, Paths);
 
     /// <summary>The volume ids <paramref name="requested"/> (ids, names or patterns of either) stands for under <see cref="NamePatterns"/>' convention.</summary>
     protected IEnumerable<string> ExpandVolumeIds(IEnumerable<string> requested)

@@ -45,6 +45,43 @@ Describe 'New-CloudInitConfig | New-CloudInitIso' {
         (& isoinfo -i seed.iso -R -x /meta-data) -join "`n" | Should -Be "instance-id: `"i-1`"`nlocal-hostname: `"vm1`""
     }
 
+    # Twin: ThreeConfigsPiped_WithAHostnamePattern_WriteThreeSeeds_EachWithItsHostname
+    It 'writes one seed per piped config from a -Path pattern, each holding its own hostname' {
+        Assert-RealComponent $IsoInfo
+        New-Item -ItemType Directory seeds | Out-Null
+        $isos = 'a1', 'b2', 'c3' | ForEach-Object { New-CloudInitConfig -Hostname $_ } | New-CloudInitIso -Path 'seeds/{Hostname}.iso'
+        $isos.Path | Should -Be @('a1', 'b2', 'c3' | ForEach-Object { Join-Path $work "seeds/$_.iso" })
+        foreach ($host_ in 'a1', 'b2', 'c3') {
+            (& isoinfo -i "seeds/$host_.iso" -R -x /meta-data) -join "`n" | Should -Match "local-hostname: `"$host_`""
+        }
+    }
+
+    # Twin: TwoConfigsOnOnePatternPath_TheFirstIsWritten_TheSecondIsIsoPathCollision_TheThirdStillWritten
+    It 'refuses a second config on the same expanded path with IsoPathCollision and writes the rest' {
+        Assert-RealComponent $IsoInfo
+        $isos = @((New-CloudInitConfig -Hostname same -InstanceId first), (New-CloudInitConfig -Hostname same -InstanceId second), (New-CloudInitConfig -Hostname other -InstanceId third)) |
+            New-CloudInitIso -Path '{Hostname}.iso' -ErrorVariable failed -ErrorAction SilentlyContinue
+        @($isos).Count | Should -Be 2
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'IsoPathCollision,VmTools.Commands.NewCloudInitIsoCommand'
+        (& isoinfo -i same.iso -R -x /meta-data) -join "`n" | Should -Match 'instance-id: "first"'
+    }
+
+    # Twin: FixedPath_WithTwoConfigs_WritesTheFirst_AndRefusesTheSecondWithIsoPathNeedsPlaceholder_EvenWithForce
+    It 'writes the first of two configs to a fixed -Path and refuses the second with IsoPathNeedsPlaceholder' {
+        $isos = @((New-CloudInitConfig -InstanceId one), (New-CloudInitConfig -InstanceId two)) |
+            New-CloudInitIso -Path seed.iso -Force -ErrorVariable failed -ErrorAction SilentlyContinue
+        @($isos).Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'IsoPathNeedsPlaceholder,VmTools.Commands.NewCloudInitIsoCommand'
+    }
+
+    # Twin: UnknownPlaceholder_IsIsoPathPlaceholderUnknown_AndWritesNothing
+    It 'refuses an unknown placeholder with IsoPathPlaceholderUnknown' {
+        { New-CloudInitConfig -Hostname u | New-CloudInitIso -Path '{Host}.iso' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'IsoPathPlaceholderUnknown,VmTools.Commands.NewCloudInitIsoCommand'
+        Get-ChildItem | Should -BeNullOrEmpty
+    }
+
     # Twin: ConfigFromVmConfigDirEnvironment_WritesSeedToCloudInitDir
     It 'reads VM_CONFIG_DIR and writes the seed to CLOUD_INIT_DIR' {
         $env:VM_CONFIG_DIR = New-ConfigDir $work

@@ -103,6 +103,30 @@ Describe 'VmVolume cmdlets' {
             { Set-VmVolume nosuch -Metadata @{ a = 1 } -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,VmTools.Commands.SetVmVolumeCommand'
         }
 
+        # Twin: Restore_ToAnOlderSnapshot_NeedsDestroyNewer_WhatIfNamesAndKeepsS2_ThenTheVolumeHoldsAOnly
+        It 'rolls a volume back with Restore-VmVolumeSnapshot: refused while newer snapshots exist, with -DestroyNewer the volume holds A only and s2 is gone' {
+            Assert-RealComponent $Zfs
+            $v = New-VmVolume -Name work
+            Set-Content -Path (Join-Path $v.Mountpoint 'A') -Value 'a' -NoNewline
+            $s1 = $v | New-VmVolumeSnapshot
+            Set-Content -Path (Join-Path $v.Mountpoint 'B') -Value 'b' -NoNewline
+            $s2 = $v | New-VmVolumeSnapshot
+
+            { Restore-VmVolumeSnapshot -VolumeId $v.Id -Snapshot $s1.Id -ErrorAction Stop } |
+                Should -Throw -ErrorId 'VolumeSnapshotNotLatest,VmTools.Commands.RestoreVmVolumeSnapshotCommand'
+            Join-Path $v.Mountpoint 'B' | Should -Exist
+            @(& zfs list -H -o name -t snapshot -r $v.Dataset) | Should -Be @($s1.Dataset, $s2.Dataset)
+
+            Restore-VmVolumeSnapshot -Name work -Snapshot $s1.Id -DestroyNewer -WhatIf
+            @(& zfs list -H -o name -t snapshot -r $v.Dataset) | Should -Be @($s1.Dataset, $s2.Dataset)
+
+            $s1 | Restore-VmVolumeSnapshot -DestroyNewer -Confirm:$false
+            Get-Content -Raw (Join-Path $v.Mountpoint 'A') | Should -Be 'a'
+            Join-Path $v.Mountpoint 'B' | Should -Not -Exist
+            @(& zfs list -H -o name -t snapshot -r $v.Dataset) | Should -Be @($s1.Dataset)
+            (Get-VmVolumeSnapshot $v.Id).Id | Should -Be @($s1.Id)
+        }
+
         It 'exposes a data disk as DiskImagePath' {
             Assert-RealComponent $Zfs
             $v = New-VmVolume -DiskSizeGB 2 -DiskFormat Raw

@@ -28,6 +28,9 @@ public interface IVolumeProvider
 
     Task EnsureMountedAsync(string dataset, CancellationToken cancellationToken);
 
+    /// <summary>Makes a filesystem's content its newest snapshot's again (zfs rollback); <paramref name="snapshot"/> must be that newest one.</summary>
+    Task RollbackAsync(string snapshot, CancellationToken cancellationToken);
+
     /// <summary>The snapshots of a filesystem, oldest first.</summary>
     Task<IReadOnlyList<ZfsSnapshot>> ListSnapshotsAsync(string filesystem, CancellationToken cancellationToken);
 

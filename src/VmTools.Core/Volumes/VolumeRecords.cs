@@ -105,7 +105,7 @@ internal sealed class VolumeRecords
         }
     }
 
-    public void SetDiskImage(string id, string path)
+    public void SetDiskImage(string id, string? path)
         => _db.Execute("UPDATE volumes SET disk_image_path = $p WHERE id = $id", null, ("$p", path), ("$id", id));
 
     public void SetMetadata(string id, IReadOnlyDictionary<string, string> metadata)

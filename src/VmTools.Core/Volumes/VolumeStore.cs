@@ -347,6 +347,13 @@ public sealed partial class VolumeStore
         return snap;
     }
 
+    /// <summary>Records the disk image a volume holds now (null: none), as after a rollback.</summary>
+    internal Volume SetDiskImage(Volume volume, string? path)
+    {
+        _records.SetDiskImage(volume.Id, path);
+        return _volumes[volume.Id] = volume with { DiskImagePath = path };
+    }
+
     internal static string NewId() => Guid.NewGuid().ToString("D");
 
     private async Task CommitOrUndoAsync(Volume volume, IVolumeProvider provider)

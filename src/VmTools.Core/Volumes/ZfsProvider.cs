@@ -145,6 +145,13 @@ public sealed class ZfsProvider : IVolumeProvider
         if (!r.Succeeded && !r.StandardError.Contains("already mounted", StringComparison.Ordinal)) r.EnsureSuccess("ZfsCommandFailed");
     }
 
+    public async Task RollbackAsync(string snapshot, CancellationToken cancellationToken)
+    {
+        // No -r: destroying the newer snapshots (and their views) is the store's decision, made one recorded snapshot at a time.
+        var r = await RunWhileBusyAsync(cancellationToken, "rollback", snapshot).ConfigureAwait(false);
+        r.EnsureSuccess(r.StandardError.Contains("busy", StringComparison.Ordinal) ? "VolumeBusy" : "ZfsCommandFailed");
+    }
+
     /// <summary>zfs-fuse answers "busy" for a while after a mount or unmount; those calls are retried a few times.</summary>
     private async Task<CommandResult> RunWhileBusyAsync(CancellationToken cancellationToken, params string[] args)
     {

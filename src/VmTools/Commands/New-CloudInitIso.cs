@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using VmTools.Completers;
+using VmTools.Core;
 using VmTools.Core.CloudInit;
 using VmTools.Core.CloudInit.Iso9660;
 
@@ -8,6 +9,7 @@ namespace VmTools.Commands;
 /// <summary>
 /// Writes a NoCloud seed ISO (ISO 9660 + Joliet + Rock Ridge, label cidata) in-process, from a
 /// <see cref="CloudInitConfig"/> or from a seed directory. The result binds to Start-FlightVm -CloudInit.
+/// Many piped configs each get their own file from placeholders in -Path (<see cref="SeedImagePaths"/>).
 /// </summary>
 [Cmdlet(VerbsCommon.New, "CloudInitIso", SupportsShouldProcess = true, DefaultParameterSetName = ConfigSet)]
 [OutputType(typeof(CloudInitIso))]
@@ -33,18 +35,50 @@ public sealed class NewCloudInitIsoCommand : VmToolsCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    private SeedImagePaths? _paths;
+
+    protected override void BeginProcessing()
+    {
+        base.BeginProcessing();
+        if (ParameterSetName == DirectorySet)
+        {
+            if (SeedImagePaths.ContainsPlaceholder(Path))
+            {
+                ThrowArgumentError("IsoPathPlaceholderNeedsConfig",
+                    $"-Path '{Path}' has placeholders, which are filled from a config; -SourceDirectory images one directory to one -Path.", Path);
+            }
+
+            return;
+        }
+
+        _paths = Guard(() => SeedImagePaths.Parse(ResolvePath(Path)));
+    }
+
     protected override void ProcessRecord()
     {
-        var target = ResolvePath(Path);
-        var source = ParameterSetName == DirectorySet ? ResolvePath(SourceDirectory) : null;
-        if (!ShouldProcess(target, source is null ? $"Write cloud-init seed image for instance {Config.InstanceId}" : $"Write cloud-init seed image of {source}")) return;
-        var iso = RunCore(ctx =>
+        if (ParameterSetName == DirectorySet)
         {
-            var options = IsoImageOptions.FromEnvironment() with { VolumeLabel = VolumeLabel };
-            return source is null
-                ? SeedImage.WriteAsync(Config, target, options, Force.IsPresent, ctx, ctx.Cancellation)
-                : SeedImage.WriteAsync(source, target, options, Force.IsPresent, ctx, ctx.Cancellation);
-        });
-        WriteObject(iso);
+            var source = ResolvePath(SourceDirectory);
+            var output = ResolvePath(Path);
+            if (!ShouldProcess(output, $"Write cloud-init seed image of {source}")) return;
+            WriteObject(RunCore(ctx => SeedImage.WriteAsync(source, output, Options, Force.IsPresent, ctx, ctx.Cancellation)));
+            return;
+        }
+
+        string target;
+        try
+        {
+            target = _paths!.Claim(Config);
+        }
+        catch (VmToolsException e)
+        {
+            WriteError(ToErrorRecord(e));
+            return;
+        }
+
+        if (!ShouldProcess(target, $"Write cloud-init seed image for instance {Config.InstanceId}")) return;
+        WriteObject(RunCore(ctx => SeedImage.WriteAsync(Config, target, Options, Force.IsPresent, ctx, ctx.Cancellation)));
     }
+
+    private IsoImageOptions Options => IsoImageOptions.FromEnvironment() with { VolumeLabel = VolumeLabel };
 }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using VmTools.Completers;
 using VmTools.Core.Vms;
 
 namespace VmTools.Commands;
@@ -7,26 +6,9 @@ namespace VmTools.Commands;
 /// <summary>Pauses a VM's guest CPUs (QMP stop); qemu and the guest's memory stay, the record says Paused.</summary>
 [Cmdlet(VerbsLifecycle.Suspend, "FlightVm", SupportsShouldProcess = true)]
 [OutputType(typeof(FlightVm))]
-public sealed class SuspendFlightVmCommand : VmToolsCmdlet
+public sealed class SuspendFlightVmCommand : VmRunControlCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(FlightVmNameCompleter))]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[] Name { get; set; } = null!;
+    protected override string Action => "Pause VM";
 
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
-    protected override void ProcessRecord()
-    {
-        using var db = OpenState();
-        var lifecycle = new VmLifecycle(db, Paths);
-        foreach (var name in ExpandVmNames(Name, lifecycle.Store))
-        {
-            if (!ShouldProcess(name, "Pause VM")) continue;
-            var vm = TryRunCore(ctx => lifecycle.SuspendAsync(name, ctx.Cancellation));
-            if (vm is not null && PassThru) WriteObject(vm);
-        }
-    }
+    protected override Task<FlightVm> ControlAsync(VmLifecycle lifecycle, string name, CancellationToken cancellationToken) => lifecycle.SuspendAsync(name, cancellationToken);
 }

@@ -47,6 +47,100 @@ public sealed class CloudInitCmdletTests : IDisposable
     }
 
     [Fact]
+    public void ThreeConfigsPiped_WithAHostnamePattern_WriteThreeSeeds_EachWithItsHostname()
+    {
+        Directory.CreateDirectory(_temp.Combine("seeds"));
+        var isos = _ps.Invoke("'a1', 'b2', 'c3' | ForEach-Object { New-CloudInitConfig -Hostname $_ } | New-CloudInitIso -Path 'seeds/{Hostname}.iso'");
+        Assert.Equal(new[] { "a1", "b2", "c3" }.Select(h => _temp.Combine("seeds", h + ".iso")), isos.Select(i => (string)i.Properties["Path"].Value));
+        foreach (var host in new[] { "a1", "b2", "c3" })
+        {
+            Assert.Contains($"local-hostname: \"{host}\"", Programs.MustRun(IsoInfo, "-i", _temp.Combine("seeds", host + ".iso"), "-R", "-x", "/meta-data"));
+        }
+    }
+
+    [Fact]
+    public void InstanceIdPlaceholder_NamesAFolderLevel_AndMacAddressIsKnownToo()
+    {
+        Directory.CreateDirectory(_temp.Combine("i-7"));
+        var iso = _ps.Invoke("New-CloudInitConfig -InstanceId i-7 -MacAddress 52:54:00:00:00:07 | New-CloudInitIso -Path '{InstanceId}/{MacAddress}.iso'").Single();
+        Assert.Equal(_temp.Combine("i-7", "52:54:00:00:00:07.iso"), iso.Properties["Path"].Value);
+        Assert.True(File.Exists(_temp.Combine("i-7", "52:54:00:00:00:07.iso")));
+    }
+
+    [Fact]
+    public void TwoConfigsOnOnePatternPath_TheFirstIsWritten_TheSecondIsIsoPathCollision_TheThirdStillWritten()
+    {
+        var r = _ps.Run("@((New-CloudInitConfig -Hostname same -InstanceId first), (New-CloudInitConfig -Hostname same -InstanceId second), (New-CloudInitConfig -Hostname other -InstanceId third)) | New-CloudInitIso -Path '{Hostname}.iso' -Force");
+        var e = Assert.Single(r.Errors);
+        Assert.Equal("IsoPathCollision,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category);
+        Assert.Equal(_temp.Combine("same.iso"), e.TargetObject);
+        Assert.Contains("'first'", e.Exception.Message);
+        Assert.Equal(2, r.Output.Count);
+        Assert.Contains("instance-id: \"first\"", Programs.MustRun(IsoInfo, "-i", _temp.Combine("same.iso"), "-R", "-x", "/meta-data"));
+        Assert.Contains("instance-id: \"third\"", Programs.MustRun(IsoInfo, "-i", _temp.Combine("other.iso"), "-R", "-x", "/meta-data"));
+    }
+
+    [Fact]
+    public void FixedPath_WithTwoConfigs_WritesTheFirst_AndRefusesTheSecondWithIsoPathNeedsPlaceholder_EvenWithForce()
+    {
+        var r = _ps.Run("@((New-CloudInitConfig -InstanceId one), (New-CloudInitConfig -InstanceId two)) | New-CloudInitIso -Path seed.iso -Force");
+        var e = Assert.Single(r.Errors);
+        Assert.Equal("IsoPathNeedsPlaceholder,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+        Assert.Contains("{Hostname}", e.Exception.Message);
+        Assert.Single(r.Output);
+        Assert.Contains("instance-id: \"one\"", Programs.MustRun(IsoInfo, "-i", _temp.Combine("seed.iso"), "-R", "-x", "/meta-data"));
+    }
+
+    [Fact]
+    public void UnknownPlaceholder_IsIsoPathPlaceholderUnknown_AndWritesNothing()
+    {
+        var e = _ps.ExpectError("New-CloudInitConfig -Hostname u | New-CloudInitIso -Path '{Host}.iso'");
+        Assert.Equal("IsoPathPlaceholderUnknown,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.Contains("{Hostname}, {InstanceId}, {MacAddress}", e.Exception.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(_temp.Path));
+    }
+
+    [Fact]
+    public void PlaceholderValueDotDot_IsIsoPathPlaceholderEscapes_AndNothingLandsOutsideTheFolder()
+    {
+        Directory.CreateDirectory(_temp.Combine("seeds", "inner"));
+        var e = _ps.ExpectError("New-CloudInitConfig -Hostname h -InstanceId '..' | New-CloudInitIso -Path 'seeds/inner/{InstanceId}/seed.iso'");
+        Assert.Equal("IsoPathPlaceholderEscapes,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.False(File.Exists(_temp.Combine("seeds", "seed.iso")));
+        Assert.Empty(Directory.GetFileSystemEntries(_temp.Combine("seeds", "inner")));
+    }
+
+    [Theory]
+    [InlineData(".", "{InstanceId}")]
+    [InlineData("x", "{Hostname}-cloudinit-data.iso")]
+    public void PlaceholderValueThatIsNoFileName_IsIsoPathPlaceholderInvalid(string instanceId, string pattern)
+    {
+        // Hostname: four 63-character labels (253 characters, valid), which with the suffix exceeds a 255-byte file name.
+        var longHost = string.Join('.', Enumerable.Repeat(new string('h', 63), 4))[..253];
+        var e = _ps.ExpectError("New-CloudInitConfig -Hostname $args[0] -InstanceId $args[1] | New-CloudInitIso -Path $args[2]", longHost, instanceId, pattern);
+        Assert.Equal("IsoPathPlaceholderInvalid,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+        Assert.Empty(Directory.GetFileSystemEntries(_temp.Path));
+    }
+
+    [Fact]
+    public void PlaceholderWithSourceDirectory_IsIsoPathPlaceholderNeedsConfig()
+    {
+        _ps.Invoke("New-CloudInitConfig -Hostname plain -OutputDirectory seed | Out-Null");
+        var e = _ps.ExpectError("New-CloudInitIso -SourceDirectory seed -Path '{Hostname}.iso'");
+        Assert.Equal("IsoPathPlaceholderNeedsConfig,VmTools.Commands.NewCloudInitIsoCommand", e.FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void WhatIf_WithAPattern_NamesEachExpandedPath_AndWritesNothing()
+    {
+        var r = _ps.Run("@((New-CloudInitConfig -Hostname w1), (New-CloudInitConfig -Hostname w2)) | New-CloudInitIso -Path '{Hostname}.iso' -WhatIf");
+        Assert.Empty(r.Errors);
+        Assert.Empty(Directory.GetFileSystemEntries(_temp.Path));
+    }
+
+    [Fact]
     public void ConfigFromVmConfigDirEnvironment_WritesSeedToCloudInitDir()
     {
         _ps.SetEnv("VM_CONFIG_DIR", CloudInitSeedFixtures.MakeConfigDirectory(_temp.Path));

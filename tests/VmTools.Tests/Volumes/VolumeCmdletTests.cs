@@ -176,6 +176,56 @@ public sealed class VolumeCmdletTests : IDisposable
         Assert.Equal("Online", fresh.Invoke("(Get-VmVolumePool).State").Single().ToString());
     }
 
+    [Fact]
+    public void Restore_ToAnOlderSnapshot_NeedsDestroyNewer_WhatIfNamesAndKeepsS2_ThenTheVolumeHoldsAOnly()
+    {
+        InitializePool();
+        var ids = _ps.Invoke("""
+            $v = New-VmVolume -Name work
+            [IO.File]::WriteAllText(([IO.Path]::Combine($v.Mountpoint, 'A')), 'a')
+            ($v | New-VmVolumeSnapshot).Id
+            [IO.File]::WriteAllText(([IO.Path]::Combine($v.Mountpoint, 'B')), 'b')
+            ($v | New-VmVolumeSnapshot).Id
+            $v.Mountpoint
+            $v.Dataset
+            """).Select(o => o.ToString()!).ToArray();
+        var (s1, s2, mount, dataset) = (ids[0], ids[1], ids[2], ids[3]);
+        string[] ZfsSnapshots() => Programs.MustRun("zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        var e = _ps.ExpectError("Restore-VmVolumeSnapshot -VolumeId work -Snapshot $args[0]", s1);
+        Assert.Equal("VolumeSnapshotNotLatest,VmTools.Commands.RestoreVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidOperation, e.CategoryInfo.Category);
+        Assert.True(File.Exists(Path.Combine(mount, "B")));
+        Assert.Equal(2, ZfsSnapshots().Length);
+
+        _ps.Invoke("Get-VmVolumeSnapshot work | Select-Object -First 1 | Restore-VmVolumeSnapshot -DestroyNewer -WhatIf");
+        Assert.True(File.Exists(Path.Combine(mount, "B")));
+        Assert.Equal(2, ZfsSnapshots().Length);
+
+        var r = _ps.Run("Get-VmVolumeSnapshot work | Select-Object -First 1 | Restore-VmVolumeSnapshot -DestroyNewer -PassThru -Verbose");
+        Assert.Empty(r.Errors);
+        Assert.Contains(r.Verbose, v => v.Contains($"Roll back to snapshot '{s1}'", StringComparison.Ordinal) && v.Contains($"destroying 1 newer snapshot(s): {s2}", StringComparison.Ordinal));
+        Assert.Equal("work", r.Output.Single().Properties["Name"].Value);
+        Assert.Equal("a", File.ReadAllText(Path.Combine(mount, "A")));
+        Assert.False(File.Exists(Path.Combine(mount, "B")));
+        Assert.Equal(new[] { dataset + "@" + s1 }, ZfsSnapshots());
+        Assert.Equal(new[] { s1 }, _ps.Invoke("(Get-VmVolumeSnapshot work).Id").Select(o => o.ToString()));
+    }
+
+    [Fact]
+    public void Restore_UnknownSnapshot_IsVolumeSnapshotNotFound_AndAVolumePipedWithoutSnapshot_IsVolumeSnapshotUnspecified()
+    {
+        InitializePool();
+        _ps.Invoke("New-VmVolume -Name solo | New-VmVolumeSnapshot | Out-Null");
+        var e = _ps.ExpectError("Restore-VmVolumeSnapshot -Name 'sol*' -Snapshot nope");
+        Assert.Equal("VolumeSnapshotNotFound,VmTools.Commands.RestoreVmVolumeSnapshotCommand", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category);
+        var unspecified = _ps.ExpectError("Get-VmVolume solo | Restore-VmVolumeSnapshot");
+        Assert.Equal("VolumeSnapshotUnspecified,VmTools.Commands.RestoreVmVolumeSnapshotCommand", unspecified.FullyQualifiedErrorId);
+        var twice = _ps.ExpectError("Get-VmVolumeSnapshot solo | Restore-VmVolumeSnapshot -Snapshot x");
+        Assert.Equal("VolumeSnapshotGivenTwice,VmTools.Commands.RestoreVmVolumeSnapshotCommand", twice.FullyQualifiedErrorId);
+    }
+
     private void InitializePool()
         => _ps.Invoke("Initialize-VmVolumePool -PoolName $args[0] -VdevPath $args[1] -Size 512MB -WorkingDirectory $args[2] | Out-Null",
             _pool, Vdev, _home.Combine("zfs"));
