@@ -63,6 +63,13 @@ public sealed partial class TapNetworkTests
         // A fresh process's view: no handle cache, its own connection.
         HandleStore.ForgetCache();
         using var db = bed.OpenAnotherConnection();
+        // The plan (-WhatIf) already counts the dead VMs' taps as gone, and changes nothing.
+        var plan = await new Reconciler(db, bed.Paths).RunAsync(apply: false, removeOrphans: false, Ct);
+        Assert.Contains(plan, a => a is { Action: VmReconcileActionKind.StopDhcpServer, Applied: false } && a.Name == bridgeName);
+        Assert.Contains(plan, a => a is { Action: VmReconcileActionKind.RemoveBridge, Applied: false } && a.Name == bridgeName);
+        Assert.True(BridgeDevice.Exists(bridgeName));
+        Assert.NotNull(DhcpServer.Find(bed.Paths, bridgeName));
+
         var actions = await new Reconciler(db, bed.Paths).RunAsync(apply: true, removeOrphans: false, Ct);
         Assert.All(actions, a => Assert.True(a.Error is null, $"{a.Name} {a.Action}: {a.Error}"));
         Assert.Equal(vms.Select(v => v.Name), actions.Where(a => a.Action == VmReconcileActionKind.TearDown && a.Applied).Select(a => a.Name).Order());
