@@ -13,11 +13,17 @@ BeforeAll {
     $script:Guest = if ($TestGuest.UnavailableReason) { @{} } else {
         @{ Kernel = $TestGuest.Kernel; Initrd = $TestGuest.Initrd; KernelArgs = $TestGuest.KernelArgs; MemoryMB = 96 }
     }
+    # The same guest taking its address by DHCP and serving its MAC on port 80 (tap networking cases).
+    $script:DhcpGuest = Get-TestGuest -Dhcp
+    $script:DhcpBoot = if ($DhcpGuest.UnavailableReason) { @{} } else {
+        @{ Kernel = $DhcpGuest.Kernel; Initrd = $DhcpGuest.Initrd; KernelArgs = $DhcpGuest.KernelArgs; MemoryMB = 96 }
+    }
 }
 
 AfterAll {
     $env:VMTOOLS_HOME = $script:SavedHome
     if (-not $TestGuest.UnavailableReason) { Remove-Item -Recurse -Force $TestGuest.Directory -ErrorAction Ignore }
+    if (-not $DhcpGuest.UnavailableReason) { Remove-Item -Recurse -Force $DhcpGuest.Directory -ErrorAction Ignore }
 }
 
 Describe 'VMs' {
@@ -147,6 +153,47 @@ Describe 'VMs' {
         $done = Invoke-VmReconcile | Where-Object Name -eq crashed
         $done.Applied | Should -BeTrue
         (Get-FlightVm crashed).State | Should -Be 'Stopped'
+    }
+
+    # Twin: TapNetworkTests.TapPool_OfThreeOnOneBridge_EachGetsItsReservedAddress_ThenAfterKill9_ReconcileRemovesTapsDhcpServerAndBridge
+    It 'gives a tap pool on a VmTools bridge the addresses reserved before boot, and reconcile takes the bridge down after kill -9' {
+        $tap = Get-TapNetworking
+        Assert-RealComponent $DhcpGuest $tap
+        try {
+            $vms = Start-FlightVm -ImagePath $Base -Name tp -Count 3 -Network Tap -Bridge $tap.Bridge @DhcpBoot
+            $vms.IPAddress | Select-Object -Unique | Should -HaveCount 3 -Because 'each VM reserves its own address with its record'
+            (Get-FlightVm tp-*).IPAddress | Should -Be $vms.IPAddress
+            foreach ($vm in $vms) {
+                # Per VM: the guest's DHCP client got exactly the reserved address, and the host reaches it there.
+                Wait-FlightVm $vm.Name -ReadyPattern $Marker -Timeout 180 | Out-Null
+                $leased = @(Get-Content $vm.ConsoleLogPath | Select-String "$($DhcpGuest.IpMarker) (\S+)" | ForEach-Object { $_.Matches[0].Groups[1].Value })
+                $leased | Should -Be @($vm.IPAddress)
+                $http = [Net.Http.HttpClient]::new(); $http.Timeout = [timespan]::FromSeconds(10)
+                try { $http.GetStringAsync("http://$($vm.IPAddress)/id").GetAwaiter().GetResult().Trim() | Should -Be $vm.MacAddress }
+                finally { $http.Dispose() }
+            }
+
+            $handles = Get-VmHandles tp-*
+            $handles.IPAddress | Should -Be $vms.IPAddress
+            $dhcp = $handles[0].DhcpServerPid
+            $dhcp | Should -BeGreaterThan 0
+            foreach ($h in $handles) { & kill -9 $h.Pid }
+            $null = 1..100 | ForEach-Object { if ($handles | Where-Object { Test-Path "/proc/$($_.Pid)" }) { Start-Sleep -Milliseconds 100 } }
+
+            $done = Invoke-VmReconcile
+            @($done | Where-Object { $_.Action -eq 'TearDown' -and $_.Applied }).Name | Sort-Object | Should -Be @('tp-1', 'tp-2', 'tp-3')
+            @($done | Where-Object { $_.Action -eq 'StopDhcpServer' -and $_.Applied }).Name | Should -Be @($tap.Bridge)
+            @($done | Where-Object { $_.Action -eq 'RemoveBridge' -and $_.Applied }).Name | Should -Be @($tap.Bridge)
+            Test-Path "/sys/class/net/$($tap.Bridge)" | Should -BeFalse
+            foreach ($vm in $vms) { Test-Path "/sys/class/net/$($vm.TapName)" | Should -BeFalse }
+            (Get-Content "/proc/$dhcp/stat" -ErrorAction Ignore) -replace '^.*\) (\S).*$', '$1' | Should -BeIn @('', 'Z') -Because 'the DHCP server is stopped (a zombie not yet reaped is gone too)'
+            (Get-FlightVm tp-*).State | Should -Be @('Stopped', 'Stopped', 'Stopped')
+        }
+        finally {
+            Get-FlightVm | Remove-FlightVm -Force -ErrorAction SilentlyContinue
+            Invoke-VmReconcile -ErrorAction SilentlyContinue | Out-Null
+            if ($tap.Bridge -and (Test-Path "/sys/class/net/$($tap.Bridge)")) { & ip link del $tap.Bridge }
+        }
     }
 
     # Twin: SurvivesControllerTests.VmStartedByAnotherProcess_SurvivesKill9OfThatProcess_AndANewSessionSeesReconcilesAndStopsIt

@@ -18,6 +18,9 @@ public sealed record VmToolsPaths(string StateDirectory, string CacheDirectory, 
 
     public string VmDirectory => Path.Combine(StateDirectory, "vms");
 
+    /// <summary>One folder per bridge VmTools created: its DHCP server's hosts, leases, pid and log files.</summary>
+    public string NetworkDirectory => Path.Combine(StateDirectory, "net");
+
     public static VmToolsPaths FromEnvironment(Func<string, string?>? getEnv = null)
     {
         getEnv ??= Environment.GetEnvironmentVariable;

@@ -37,6 +37,13 @@ public sealed record FlightVm
 
     public string? BridgeName { get; init; }
 
+    /// <summary>
+    /// The guest's address on a bridge VmTools created (tap networking), reserved when the record was
+    /// allocated and handed to the NIC's MAC by that bridge's DHCP server; null for user networking
+    /// and on a bridge VmTools did not create.
+    /// </summary>
+    public string? IPAddress { get; init; }
+
     /// <summary>What qemu runs the guest with (Kvm or Tcg, never Auto); null on records made before VmTools recorded it.</summary>
     public VmAccelerator? Accelerator { get; init; }
 

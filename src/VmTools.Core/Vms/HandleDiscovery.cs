@@ -74,7 +74,8 @@ public static class HandleDiscovery
         return tap is null && dm is null && cowLoop is null ? null : new VmHandles { TapDevice = tap, DmName = dm, DmDevice = dm is null ? null : "/dev/mapper/" + dm, CowLoop = cowLoop };
     }
 
-    public static VmHandleReport Report(FlightVm vm, DiscoveredHandles d) => new()
+    /// <summary>The report Get-VmHandles shows; with <paramref name="paths"/>, also the pid of the DHCP server of the VM's bridge.</summary>
+    public static VmHandleReport Report(FlightVm vm, DiscoveredHandles d, State.VmToolsPaths? paths = null) => new()
     {
         Name = vm.Name,
         State = vm.State,
@@ -84,6 +85,9 @@ public static class HandleDiscovery
         BootId = d.Handles?.BootId,
         QmpSocketPath = vm.QmpSocketPath,
         TapName = d.Handles?.TapDevice,
+        BridgeName = vm.BridgeName,
+        IPAddress = vm.IPAddress,
+        DhcpServerPid = paths is not null && vm is { IPAddress: not null, BridgeName: { } bridge } ? DhcpServer.Find(paths, bridge)?.Pid : null,
         BaseLoop = d.Handles?.BaseLoop,
         CowLoop = d.Handles?.CowLoop,
         DmName = d.Handles?.DmName,

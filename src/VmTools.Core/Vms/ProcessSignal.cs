@@ -8,6 +8,7 @@ namespace VmTools.Core.Vms;
 /// </summary>
 public static class ProcessSignal
 {
+    public const int SigHup = 1;
     public const int SigKill = 9;
     public const int SigTerm = 15;
     private const long SysPidfdOpen = 434;

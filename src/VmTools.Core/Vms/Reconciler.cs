@@ -8,6 +8,7 @@ namespace VmTools.Core.Vms;
 /// are kept and their handles re-seeded; dead ones are torn down (every error folded) and marked
 /// stopped, or broken with LastError. A record is never deleted. A corrupt scratch file is reported
 /// for its VM while the others proceed. Orphaned taps and loops are reported and, when asked, removed.
+/// Then the DHCP server of each VmTools bridge no VM runs on is stopped, and the bridge deleted once it has no ports.
 /// </summary>
 public sealed class Reconciler
 {
@@ -105,7 +106,9 @@ public sealed class Reconciler
             }
         }
 
-        actions.AddRange(await OrphansAsync(vms, ownedTaps, ownedLoops, apply && removeOrphans, ct).ConfigureAwait(false));
+        var orphans = await OrphansAsync(vms, ownedTaps, ownedLoops, apply && removeOrphans, ct).ConfigureAwait(false);
+        actions.AddRange(orphans);
+        actions.AddRange(await BridgesAsync(vms, actions, orphans, apply, removeOrphans, ct).ConfigureAwait(false));
         return actions;
     }
 
@@ -140,6 +143,27 @@ public sealed class Reconciler
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Last, once dead VMs have lost their taps: the DHCP servers and bridges VmTools created that no VM
+    /// uses any more. For the plan, a bridge is in use when a VM on it would still be starting, running
+    /// or paused, and the taps of VMs torn down (and orphans, when removed) count as gone.
+    /// </summary>
+    private Task<List<VmReconcileAction>> BridgesAsync(IReadOnlyList<FlightVm> vms, List<VmReconcileAction> actions, List<VmReconcileAction> orphans, bool apply, bool removeOrphans, CancellationToken ct)
+    {
+        var after = actions.Where(a => a.StateAfter is not null).GroupBy(a => a.Name).ToDictionary(g => g.Key, g => g.Last().StateAfter!.Value, StringComparer.Ordinal);
+        var active = new HashSet<string>(StringComparer.Ordinal);
+        var goneTaps = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var vm in vms.Where(v => v.BridgeName is not null))
+        {
+            var state = after.GetValueOrDefault(vm.Name, vm.State);
+            if (state is VmState.Starting or VmState.Running or VmState.Paused) active.Add(vm.BridgeName!);
+            else if (vm.TapName is { } tap) goneTaps.Add(tap);
+        }
+
+        if (removeOrphans) goneTaps.UnionWith(orphans.Where(o => o.Action == VmReconcileActionKind.RemoveOrphanTap).Select(o => o.Name));
+        return new BridgeNetwork(_db, _paths, _runner).ReconcileAsync(apply, active, goneTaps, ct);
     }
 
     private static void Own(VmHandles h, HashSet<string> taps, HashSet<string> loops)

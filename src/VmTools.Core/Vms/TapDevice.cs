@@ -2,19 +2,12 @@ using VmTools.Core.Host;
 
 namespace VmTools.Core.Vms;
 
-/// <summary>A tap interface on a host bridge (the bridge is created when missing and left for other VMs).</summary>
+/// <summary>A tap interface on a host bridge.</summary>
 public static class TapDevice
 {
+    /// <summary>Creates the tap and enslaves it to <paramref name="bridge"/>, which must exist (<see cref="BridgeNetwork"/> makes VmTools' own).</summary>
     public static async Task CreateAsync(ICommandRunner runner, string tap, string bridge, CancellationToken ct)
     {
-        if (!Directory.Exists("/sys/class/net/" + bridge))
-        {
-            var add = await runner.RunAsync(CommandSpec.Of("ip", "link", "add", "name", bridge, "type", "bridge"), ct).ConfigureAwait(false);
-            // Another VM starting at the same moment may have created it.
-            if (!add.Succeeded && !add.StandardError.Contains("File exists", StringComparison.Ordinal)) add.EnsureSuccess("VmTapCreateFailed");
-            (await runner.RunAsync(CommandSpec.Of("ip", "link", "set", bridge, "up"), ct).ConfigureAwait(false)).EnsureSuccess("VmTapCreateFailed");
-        }
-
         (await runner.RunAsync(CommandSpec.Of("ip", "tuntap", "add", "dev", tap, "mode", "tap"), ct).ConfigureAwait(false)).EnsureSuccess("VmTapCreateFailed");
         try
         {

@@ -22,6 +22,14 @@ public sealed record VmHandleReport
 
     public string? TapName { get; init; }
 
+    public string? BridgeName { get; init; }
+
+    /// <summary>The address reserved on a VmTools bridge (durable, from the record).</summary>
+    public string? IPAddress { get; init; }
+
+    /// <summary>The pid of the bridge's DHCP server (dnsmasq) when VmTools runs one for it and it is alive.</summary>
+    public int? DhcpServerPid { get; init; }
+
     public string? BaseLoop { get; init; }
 
     public string? CowLoop { get; init; }

@@ -17,6 +17,7 @@ public sealed class VmLifecycle
     private readonly VmToolsPaths _paths;
     private readonly ICommandRunner _runner;
     private readonly AcceleratorProbe _accelerators;
+    private readonly BridgeNetwork _network;
     private readonly object _dbGate = new();
 
     public VmLifecycle(StateDb db, VmToolsPaths paths, ICommandRunner? runner = null, AcceleratorProbe? accelerators = null)
@@ -25,6 +26,7 @@ public sealed class VmLifecycle
         _paths = paths;
         _runner = runner ?? ProcessRunner.Instance;
         _accelerators = accelerators ?? AcceleratorProbe.Host;
+        _network = new BridgeNetwork(db, paths, _runner);
     }
 
     public VmStore Store => _store;
@@ -99,12 +101,16 @@ public sealed class VmLifecycle
             throw new VmToolsException("VmDmSnapshotNeedsRoot", FailureKind.PermissionDenied, "dm-snapshot mode attaches loop devices and needs root.");
         }
 
+        // Known before anything is allocated: a bridge VmTools makes (or made) gets a DHCP server.
+        if (request.Network == VmNetworkMode.Tap && _network.WouldManage(request.BridgeName)) DhcpServer.Require();
+
         _paths.EnsureCreated();
         IReadOnlyList<FlightVm> vms;
         lock (_dbGate) vms = _store.Allocate(request);
         var locks = vms.Select(v => VmLock.TryAcquire(_paths, v.Id)!).ToList();
         try
         {
+            if (await BringUpBridgeAsync(vms, request.BridgeName, ct).ConfigureAwait(false) is { } failed) return failed;
             var execTimes = new TimeSpan[vms.Count];
             var results = await Task.WhenAll(vms.Select((vm, i) => StartOneAsync(vm, verbose, clock, t => execTimes[i] = t, ct))).ConfigureAwait(false);
             LastTimeToExec = execTimes.Max();
@@ -113,6 +119,30 @@ public sealed class VmLifecycle
         finally
         {
             foreach (var l in locks) l?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Before any tap joins a VmTools bridge: the bridge, its address and its DHCP server with the new
+    /// records' leases. When that fails, no VM can get its address: all are recorded Broken with the reason.
+    /// </summary>
+    private async Task<VmStartResult[]?> BringUpBridgeAsync(IReadOnlyList<FlightVm> vms, string bridgeName, CancellationToken ct)
+    {
+        if (vms.All(v => v.IPAddress is null) || _network.Bridges.Find(bridgeName) is not { } bridge) return null;
+        try
+        {
+            await _network.EnsureAsync(bridge, ct).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception e) when (e is VmToolsException or IOException or UnauthorizedAccessException)
+        {
+            var id = e is VmToolsException v ? v.ErrorId : "VmDhcpServerFailed";
+            return vms.Select(vm =>
+            {
+                var message = $"VM '{vm.Name}' did not start: bridge '{bridgeName}' could not be brought up: {e.Message}";
+                lock (_dbGate) vm = _store.SetState(vm, VmState.Broken, message);
+                return new VmStartResult(vm, new VmToolsException(id, FailureKind.InvalidOperation, message, e) { Target = vm.Name });
+            }).ToArray();
         }
     }
 
@@ -173,7 +203,7 @@ public sealed class VmLifecycle
 
     /// <summary>
     /// Waits until the console matches <paramref name="readyPattern"/>, or (no pattern) until the
-    /// forwarded SSH port answers with an SSH banner. Fails early when qemu exits. A console still
+    /// VM's <see cref="VmSshEndpoint"/> answers with an SSH banner. Fails early when qemu exits. A console still
     /// empty after <paramref name="silentConsoleWarning"/> (default <see cref="DefaultSilentConsoleWarning"/>,
     /// zero: never) while qemu runs gets one warning naming the accelerator, since an accelerator
     /// that cannot run the guest shows nothing else.
@@ -187,9 +217,9 @@ public sealed class VmLifecycle
             try { pattern = new Regex(readyPattern, RegexOptions.Multiline | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
             catch (ArgumentException e) { throw new VmToolsException("VmReadyPatternInvalid", FailureKind.InvalidArgument, $"-ReadyPattern is not a valid regex: {e.Message}", e) { Target = readyPattern }; }
         }
-        else if (vm.SshPort is null)
+        else if (VmSshEndpoint.Of(vm) is null)
         {
-            throw new VmToolsException("VmReadinessUndefined", FailureKind.InvalidArgument, $"VM '{vm.Name}' has no forwarded SSH port; give -ReadyPattern (a console regex).") { Target = vm.Name };
+            throw new VmToolsException("VmReadinessUndefined", FailureKind.InvalidArgument, $"VM '{vm.Name}' has no SSH endpoint (no forwarded port, no address on a VmTools bridge); give -ReadyPattern (a console regex).") { Target = vm.Name };
         }
 
         var started = DateTime.UtcNow;
@@ -203,7 +233,7 @@ public sealed class VmLifecycle
             var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
             checkedFrom = ReadNew(vm.ConsoleLogPath, checkedFrom, text);
             if (pattern is not null && pattern.IsMatch(text.ToString())) return vm;
-            if (pattern is null && await SshBannerAsync(vm.SshPort!.Value, ct).ConfigureAwait(false))
+            if (pattern is null && await SshBannerAsync(VmSshEndpoint.Of(vm)!, ct).ConfigureAwait(false))
             {
                 return vm;
             }
@@ -223,7 +253,7 @@ public sealed class VmLifecycle
             {
                 var console = text.Length == 0 ? $"The console stayed empty: qemu ran {SilentConsoleHint(vm)}" : $"Console: {ConsoleTail(vm)}";
                 throw new VmToolsException("VmReadyTimeout", FailureKind.OperationStopped,
-                    $"VM '{vm.Name}' was not ready within {timeout.TotalSeconds:0.#} s ({(pattern is null ? "no SSH banner on port " + vm.SshPort : "console never matched '" + readyPattern + "'")}). {console}") { Target = vm.Name };
+                    $"VM '{vm.Name}' was not ready within {timeout.TotalSeconds:0.#} s ({(pattern is null ? "no SSH banner at " + VmSshEndpoint.Of(vm) : "console never matched '" + readyPattern + "'")}). {console}") { Target = vm.Name };
             }
 
             await Task.Delay(100, ct).ConfigureAwait(false);
@@ -315,13 +345,15 @@ public sealed class VmLifecycle
         if (Directory.Exists(vm.Directory)) Directory.Delete(vm.Directory, recursive: true);
         _store.Delete(vm);
         AtomicFile.TryDelete(VmLock.PathFor(_paths, vm.Id));
+        // The address is free again once the record is gone: its lease leaves the DHCP server.
+        if (vm is { IPAddress: not null, BridgeName: { } bridge }) await _network.ReleaseAddressAsync(bridge, ct).ConfigureAwait(false);
         return last;
     }
 
     public VmHandleReport Handles(string name)
     {
         var vm = _store.Get(name);
-        return HandleDiscovery.Report(vm, HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current));
+        return HandleDiscovery.Report(vm, HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current), _paths);
     }
 
     /// <summary>Names the accelerator and the way out of a silent guest.</summary>
@@ -363,14 +395,14 @@ public sealed class VmLifecycle
         }
     }
 
-    private static async Task<bool> SshBannerAsync(int port, CancellationToken ct)
+    private static async Task<bool> SshBannerAsync(VmSshEndpoint endpoint, CancellationToken ct)
     {
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(TimeSpan.FromSeconds(2));
             using var client = new TcpClient();
-            await client.ConnectAsync(System.Net.IPAddress.Loopback, port, cts.Token).ConfigureAwait(false);
+            await client.ConnectAsync(System.Net.IPAddress.Parse(endpoint.Host), endpoint.Port, cts.Token).ConfigureAwait(false);
             var buffer = new byte[4];
             var stream = client.GetStream();
             var read = 0;

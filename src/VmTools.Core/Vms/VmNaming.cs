@@ -21,7 +21,8 @@ public static partial class VmNaming
 
     public static bool IsValidName(string name) => NamePattern().IsMatch(name);
 
-    public static bool IsValidInterfaceName(string name) => name.Length is > 0 and <= 15 && InterfacePattern().IsMatch(name);
+    /// <summary>What the kernel accepts as an interface name; "." and ".." are refused there too (and would be folders here).</summary>
+    public static bool IsValidInterfaceName(string name) => name.Length is > 0 and <= 15 && name is not "." and not ".." && InterfacePattern().IsMatch(name);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
     private static partial Regex NamePattern();

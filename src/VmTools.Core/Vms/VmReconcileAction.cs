@@ -19,12 +19,18 @@ public enum VmReconcileActionKind
 
     /// <summary>A loop device backed by a VmTools file that no VM's handles name.</summary>
     RemoveOrphanLoop,
+
+    /// <summary>The DHCP server of a VmTools bridge on which no VM is starting, running or paused.</summary>
+    StopDhcpServer,
+
+    /// <summary>A bridge VmTools created, with no VM running on it and no ports left.</summary>
+    RemoveBridge,
 }
 
 /// <summary>One step of a reconcile: planned (with -WhatIf) or done, with the outcome.</summary>
 public sealed record VmReconcileAction
 {
-    /// <summary>The VM, or for orphans the device.</summary>
+    /// <summary>The VM, or for orphans the device, or for DHCP servers and bridges the bridge.</summary>
     public required string Name { get; init; }
 
     public required VmReconcileActionKind Action { get; init; }

@@ -12,20 +12,20 @@ public static class VmSsh
     public static CommandSpec Command(FlightVm vm, string command, string user, string? keyPath, int connectTimeoutSeconds)
     {
         ValidateUser(user);
-        if (vm.SshPort is not { } port)
+        if (VmSshEndpoint.Of(vm) is not { } endpoint)
         {
-            throw new VmToolsException("VmSshUnavailable", FailureKind.InvalidOperation, $"VM '{vm.Name}' has no forwarded SSH port (network {vm.Network}); Invoke-FlightVmCommand needs -Network User.") { Target = vm.Name };
+            throw new VmToolsException("VmSshUnavailable", FailureKind.InvalidOperation, $"VM '{vm.Name}' has no SSH endpoint (network {vm.Network}): Invoke-FlightVmCommand needs -Network User, or -Network Tap on a bridge VmTools created.") { Target = vm.Name };
         }
 
         var args = new List<string>
         {
-            "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-p", endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
             "-o", "ConnectTimeout=" + connectTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", "LogLevel=ERROR",
         };
         if (keyPath is not null) args.AddRange(new[] { "-i", keyPath, "-o", "IdentitiesOnly=yes" });
         // "--" before the destination: nothing after it is read as an ssh option.
-        args.AddRange(new[] { "--", user + "@127.0.0.1", command });
+        args.AddRange(new[] { "--", user + "@" + endpoint.Host, command });
         return new CommandSpec("ssh", args);
     }
 
@@ -50,7 +50,7 @@ public static class VmSsh
         // ssh reserves 255 for its own failures; every other code is the remote command's.
         if (r.ExitCode == 255)
         {
-            throw new VmToolsException("VmSshFailed", FailureKind.ConnectionFailed, $"SSH to VM '{vm.Name}' (127.0.0.1:{vm.SshPort}) failed: {r.StandardError.Trim()}") { Target = vm.Name };
+            throw new VmToolsException("VmSshFailed", FailureKind.ConnectionFailed, $"SSH to VM '{vm.Name}' ({VmSshEndpoint.Of(vm)}) failed: {r.StandardError.Trim()}") { Target = vm.Name };
         }
 
         return new VmCommandResult(vm.Name, command, r.ExitCode, r.StandardOutput, r.StandardError);

@@ -7,20 +7,22 @@ using VmTools.Core.State;
 namespace VmTools.Core.Vms;
 
 /// <summary>
-/// The durable VM records in the state database. Allocation of names, SSH ports, MACs, taps and
-/// directories happens in one IMMEDIATE transaction, so concurrent pwsh processes queue on the
+/// The durable VM records in the state database. Allocation of names, SSH ports, MACs, taps,
+/// bridge addresses and directories happens in one IMMEDIATE transaction, so concurrent pwsh processes queue on the
 /// database lock instead of handing out the same port twice.
 /// </summary>
 public sealed class VmStore
 {
-    private const string Columns = "id, name, state, image_path, disk_mode, overlay_path, directory, console_log, qmp_socket, network, ssh_port, mac_address, tap_name, bridge_name, memory_mb, cpu_count, kernel_path, initrd_path, kernel_args, cloud_init_path, volume_paths, created_at, last_error, accelerator";
+    private const string Columns = "id, name, state, image_path, disk_mode, overlay_path, directory, console_log, qmp_socket, network, ssh_port, mac_address, tap_name, bridge_name, memory_mb, cpu_count, kernel_path, initrd_path, kernel_args, cloud_init_path, volume_paths, created_at, last_error, accelerator, ip_address";
     private readonly StateDb _db;
     private readonly VmToolsPaths _paths;
+    private readonly BridgeStore _bridges;
 
     public VmStore(StateDb db, VmToolsPaths paths)
     {
         _db = db;
         _paths = paths;
+        _bridges = new BridgeStore(db, paths);
     }
 
     /// <summary>Allocates and inserts <see cref="VmStartRequest.Count"/> records in state Starting.</summary>
@@ -32,6 +34,7 @@ public sealed class VmStore
             {
                 var created = new List<FlightVm>();
                 var tapPrefix = VmNaming.TapPrefix(_paths);
+                var bridge = request.Network == VmNetworkMode.Tap ? _bridges.Claim(tx, request.BridgeName) : null;
                 for (var i = 1; i <= request.Count; i++)
                 {
                     var id = NextFree(tx, "id", () => VmNaming.NewId());
@@ -65,6 +68,7 @@ public sealed class VmStore
                         MacAddress = request.MacAddress is { } mac ? Unused(tx, mac) : NextFree(tx, "mac_address", MacAddresses.New),
                         TapName = request.Network == VmNetworkMode.Tap ? NextFreeTap(tx, tapPrefix) : null,
                         BridgeName = request.Network == VmNetworkMode.Tap ? request.BridgeName : null,
+                        IPAddress = bridge is null ? null : _bridges.ReserveAddress(tx, bridge),
                         Accelerator = request.Accelerator is VmAccelerator.Auto ? null : request.Accelerator,
                         MemoryMB = request.MemoryMB,
                         CpuCount = request.CpuCount,
@@ -85,7 +89,7 @@ public sealed class VmStore
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
             // The UNIQUE constraints are the backstop behind the checks above.
-            throw new VmToolsException("VmAllocationConflict", FailureKind.ResourceExists, "Another process allocated the same VM name, port, MAC or tap at the same moment: " + e.Message, e);
+            throw new VmToolsException("VmAllocationConflict", FailureKind.ResourceExists, "Another process allocated the same VM name, port, MAC, tap or address at the same moment: " + e.Message, e);
         }
     }
 
@@ -120,12 +124,12 @@ public sealed class VmStore
     /// <summary>Inserts a record as is; used by tests and benchmarks that need many records without booting them.</summary>
     public void Insert(SqliteTransaction? tx, FlightVm vm)
     {
-        _db.Execute($"INSERT INTO vms ({Columns}, updated_at) VALUES ($id, $name, $state, $image, $disk, $overlay, $dir, $log, $qmp, $net, $port, $mac, $tap, $bridge, $mem, $cpu, $kernel, $initrd, $kargs, $ci, $vols, $created, $err, $accel, $created)", tx,
+        _db.Execute($"INSERT INTO vms ({Columns}, updated_at) VALUES ($id, $name, $state, $image, $disk, $overlay, $dir, $log, $qmp, $net, $port, $mac, $tap, $bridge, $mem, $cpu, $kernel, $initrd, $kargs, $ci, $vols, $created, $err, $accel, $ip, $created)", tx,
             ("$id", vm.Id), ("$name", vm.Name), ("$state", vm.State.ToString()), ("$image", vm.ImagePath), ("$disk", vm.DiskMode.ToString()),
             ("$overlay", vm.OverlayPath), ("$dir", vm.Directory), ("$log", vm.ConsoleLogPath), ("$qmp", vm.QmpSocketPath), ("$net", vm.Network.ToString()),
             ("$port", vm.SshPort), ("$mac", vm.MacAddress), ("$tap", vm.TapName), ("$bridge", vm.BridgeName), ("$mem", vm.MemoryMB), ("$cpu", vm.CpuCount),
             ("$kernel", vm.KernelPath), ("$initrd", vm.InitrdPath), ("$kargs", vm.KernelArgs), ("$ci", vm.CloudInitPath),
-            ("$vols", JsonSerializer.Serialize(vm.VolumePaths)), ("$created", vm.CreatedAt.ToString("O")), ("$err", vm.LastError), ("$accel", vm.Accelerator?.ToString()));
+            ("$vols", JsonSerializer.Serialize(vm.VolumePaths)), ("$created", vm.CreatedAt.ToString("O")), ("$err", vm.LastError), ("$accel", vm.Accelerator?.ToString()), ("$ip", vm.IPAddress));
     }
 
     private static FlightVm Read(SqliteDataReader r)
@@ -157,6 +161,7 @@ public sealed class VmStore
             CreatedAt = DateTimeOffset.Parse(r.GetString(21), System.Globalization.CultureInfo.InvariantCulture),
             LastError = S(22),
             Accelerator = S(23) is { } accel ? Enum.Parse<VmAccelerator>(accel) : null,
+            IPAddress = S(24),
         };
     }
 

@@ -4,7 +4,7 @@ using VmTools.Core.Vms;
 
 namespace VmTools.Commands;
 
-/// <summary>Shows the transient truth about VMs: qemu PID and start time, boot id, tap, loops, dm target, liveness.</summary>
+/// <summary>Shows the transient truth about VMs: qemu PID and start time, boot id, tap, loops, dm target, liveness, and the DHCP server of a VmTools bridge.</summary>
 [Cmdlet(VerbsCommon.Get, "VmHandles")]
 [OutputType(typeof(VmHandleReport))]
 public sealed class GetVmHandlesCommand : VmToolsCmdlet
@@ -25,7 +25,7 @@ public sealed class GetVmHandlesCommand : VmToolsCmdlet
             try
             {
                 var vm = store.Get(name);
-                WriteObject(HandleDiscovery.Report(vm, HandleDiscovery.Discover(vm, processes, BootId.Current)));
+                WriteObject(HandleDiscovery.Report(vm, HandleDiscovery.Discover(vm, processes, BootId.Current), Paths));
             }
             catch (Core.VmToolsException e)
             {

@@ -71,7 +71,7 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
     [Parameter]
     public VmAccelerator Accelerator { get; set; } = VmAccelerator.Auto;
 
-    /// <summary>Wait for readiness: the -ReadyPattern console regex, or an SSH banner on the forwarded port.</summary>
+    /// <summary>Wait for readiness: the -ReadyPattern console regex, or an SSH banner (forwarded port, or the address on a VmTools bridge).</summary>
     [Parameter]
     public SwitchParameter Wait { get; set; }
 
@@ -109,7 +109,6 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
         };
         request = request with { MacAddress = NicMac(request.CloudInitPath) };
         if (ReadyPattern is not null && !Wait) ThrowArgumentError("VmReadyPatternWithoutWait", "-ReadyPattern is used with -Wait.", ReadyPattern);
-        if (Wait && ReadyPattern is null && Network != VmNetworkMode.User) ThrowArgumentError("VmReadinessUndefined", "-Wait without -ReadyPattern waits for SSH on the forwarded port, which only -Network User has.", Network);
 
         using var db = OpenState();
         var lifecycle = new VmLifecycle(db, Paths);

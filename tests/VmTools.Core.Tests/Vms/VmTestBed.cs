@@ -7,7 +7,7 @@ namespace VmTools.Core.Tests.Vms;
 
 /// <summary>
 /// A private state directory, database and lifecycle for one test, and teardown that kills every VM
-/// it started and removes every tap, loop and bridge it made, whatever the test did.
+/// it started and removes every tap, loop, bridge and DHCP server it made, whatever the test did.
 /// </summary>
 public sealed class VmTestBed : IDisposable
 {
@@ -78,6 +78,13 @@ public sealed class VmTestBed : IDisposable
     {
         // Kill whatever qemu names a socket under this test's directory, identified by /proc.
         foreach (var p in ProcessTable.Scan().Processes.Where(p => p.CommandLine.Contains("-qmp unix:" + _dir.Path, StringComparison.Ordinal)))
+        {
+            ProcessSignal.Send(p, ProcessSignal.SigKill);
+            ProcessSignal.WaitForExitAsync(p, TimeSpan.FromSeconds(5), CancellationToken.None).GetAwaiter().GetResult();
+        }
+
+        // And the DHCP servers of its bridges: their pid files are under this test's state directory.
+        foreach (var p in ProcessTable.Scan().Processes.Where(p => p.CommandLine.Contains("--pid-file=" + _dir.Path, StringComparison.Ordinal)))
         {
             ProcessSignal.Send(p, ProcessSignal.SigKill);
             ProcessSignal.WaitForExitAsync(p, TimeSpan.FromSeconds(5), CancellationToken.None).GetAwaiter().GetResult();
