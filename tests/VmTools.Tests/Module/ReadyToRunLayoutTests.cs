@@ -25,5 +25,18 @@ public sealed class ReadyToRunLayoutTests
         Assert.NotNull(corHeader);
         Assert.True(corHeader.ManagedNativeHeaderDirectory.Size > 0, $"{fileName} has no ReadyToRun header: it was laid out as plain IL");
         Assert.Equal(LinuxX64ReadyToRunMachine, (ushort)pe.PEHeaders.CoffHeader.Machine);
+        // A runtime uses only the ReadyToRun format versions it reads and JITs the rest silently: the
+        // images must have the major version of the runtime pwsh runs on (this test's, whose CoreLib is R2R).
+        using var coreLib = new PEReader(File.OpenRead(typeof(object).Assembly.Location));
+        Assert.Equal(ReadyToRunMajorVersion(coreLib), ReadyToRunMajorVersion(pe));
+    }
+
+    /// <summary>READYTORUN_HEADER: uint Signature ("RTR"), ushort MajorVersion, ushort MinorVersion, ...</summary>
+    private static ushort ReadyToRunMajorVersion(PEReader pe)
+    {
+        var directory = pe.PEHeaders.CorHeader!.ManagedNativeHeaderDirectory;
+        var header = pe.GetSectionData(directory.RelativeVirtualAddress).GetReader(0, directory.Size);
+        Assert.Equal(0x00525452u, header.ReadUInt32());
+        return header.ReadUInt16();
     }
 }
