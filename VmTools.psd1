@@ -49,6 +49,7 @@
         'Remove-FlightVm'
         'Wait-FlightVm'
         'Invoke-FlightVmCommand'
+        'Copy-FlightVmItem'
         'Get-VmHandles'
         'Get-FlightVmConsole'
         'Restart-FlightVm'
