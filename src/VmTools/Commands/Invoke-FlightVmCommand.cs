@@ -13,7 +13,7 @@ namespace VmTools.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "FlightVmCommand")]
 [OutputType(typeof(VmCommandResult))]
-public sealed class InvokeFlightVmCommandCommand : VmToolsCmdlet
+public sealed class InvokeFlightVmCommandCommand : VmToolsCmdlet, IDisposable
 {
     private StateDb? _db;
     private VmStore? _store;
@@ -94,9 +94,8 @@ public sealed class InvokeFlightVmCommandCommand : VmToolsCmdlet
         {
             throw new PipelineStoppedException(e.Message);
         }
-        finally
-        {
-            _db?.Dispose();
-        }
     }
+
+    /// <summary>PowerShell disposes the cmdlet also when the pipeline ends early (an error, Ctrl+C), where EndProcessing never runs.</summary>
+    public void Dispose() => _db?.Dispose();
 }
