@@ -50,6 +50,7 @@
         'Remove-FlightVm'
         'Wait-FlightVm'
         'Invoke-FlightVmCommand'
+        'Copy-FlightVmItem'
         'Get-VmHandles'
         'Get-FlightVmConsole'
         'Restart-FlightVm'

@@ -67,14 +67,16 @@ function New-BusyboxInitramfs {
     <#
     .SYNOPSIS
         Writes a gzip'd newc cpio: busybox-static with every applet linked, /init = InitScript, the named
-        kernel modules and their dependencies (load order in /lib/modules/load-order), /dev/console.
+        kernel modules and their dependencies (load order in /lib/modules/load-order), /dev/console, and
+        ExtraFile: a hashtable of path in the initramfs -> host file copied there, keeping its mode.
     #>
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)] [string] $Path,
         [Parameter(Mandatory)] [string] $InitScript,
         [Parameter(Mandatory)] $Kernel,
-        [string[]] $Module = @()
+        [string[]] $Module = @(),
+        [hashtable] $ExtraFile = @{}
     )
 
     $busybox = (Get-Command busybox -CommandType Application -ErrorAction Ignore | Select-Object -First 1).Source
@@ -96,6 +98,10 @@ function New-BusyboxInitramfs {
         $guestRoot = "lib/modules/$($Kernel.Version)"
         foreach ($relative in $ordered) { $cpio.File("$guestRoot/$relative", [IO.File]::ReadAllBytes((Join-Path $Kernel.ModulesDirectory $relative)), 0x1A4) }
         $cpio.File('lib/modules/load-order', [Text.Encoding]::ASCII.GetBytes((($ordered | ForEach-Object { "/$guestRoot/$_`n" }) -join '')), 0x1A4)
+    }
+    foreach ($guestPath in $ExtraFile.Keys) {
+        $hostPath = $ExtraFile[$guestPath]
+        $cpio.File($guestPath.TrimStart('/'), [IO.File]::ReadAllBytes($hostPath), ([int] [IO.File]::GetUnixFileMode($hostPath)) -band 0xFFF)
     }
 
     $full = [IO.Path]::GetFullPath($Path)

@@ -18,6 +18,7 @@ public enum FailureKind
     LimitsExceeded,
     NotImplemented,
     OperationStopped,
+    OperationTimeout,
     SecurityError,
     InvalidOperation,
     WriteError,

@@ -166,6 +166,7 @@ public abstract class VmToolsCmdlet : PSCmdlet
         FailureKind.LimitsExceeded => ErrorCategory.LimitsExceeded,
         FailureKind.NotImplemented => ErrorCategory.NotImplemented,
         FailureKind.OperationStopped => ErrorCategory.OperationStopped,
+        FailureKind.OperationTimeout => ErrorCategory.OperationTimeout,
         FailureKind.SecurityError => ErrorCategory.SecurityError,
         FailureKind.WriteError => ErrorCategory.WriteError,
         FailureKind.ReadError => ErrorCategory.ReadError,

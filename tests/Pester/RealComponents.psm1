@@ -241,10 +241,14 @@ function Get-TestGuest {
         stop is real. Kernel from Debian's package, cached machine-wide with the xunit suites.
         With -Dhcp (as FlightVmGuest.DhcpInitrd) it first takes eth0's address by DHCP (busybox udhcpc),
         prints "GUEST-IP <address>" and serves eth0's MAC over HTTP on port 80 at /id.
+        With -Ssh, the guest SSH reaches (as tests/Shared/SshGuest.cs, from the same files in
+        tests/Shared/SshGuest): the host's sshd and sftp-server with their libraries, a DHCP lease printed as
+        'GUEST-IP <addr>', and a per-call key pair whose public half root accepts.
     .OUTPUTS
-        Kernel, Initrd, KernelArgs, ReadyMarker, IpMarker, Directory (remove it when done), or UnavailableReason.
+        Kernel, Initrd, KernelArgs, ReadyMarker, IpMarker, Directory (remove it when done), with -Ssh also KeyPath
+        and User; or UnavailableReason.
     #>
-    param([switch] $Dhcp)
+    param([switch] $Dhcp, [switch] $Ssh)
     if (-not (Find-Program qemu-system-x86_64)) { return New-Unavailable "'qemu-system-x86_64' is not installed (apt-get install qemu-system-x86)." }
     if (-not (Find-Program qemu-img)) { return New-Unavailable "'qemu-img' is not installed (apt-get install qemu-utils)." }
     if (-not (Find-Program busybox)) { return New-Unavailable "'busybox' is not installed (apt-get install busybox-static)." }
@@ -252,6 +256,7 @@ function Get-TestGuest {
     try { $kernel = Get-DebianGuestKernel -CacheRoot $cacheRoot }
     catch { return New-Unavailable "test guest kernel: $($_.Exception.Message)" }
     $dir = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-guest-" + [guid]::NewGuid().ToString('N').Substring(0, 12))
+    if ($Ssh) { return New-SshTestGuest $kernel $dir }
     # udhcpc runs the script with the lease in its environment; its output is the console.
     $network = if (-not $Dhcp) { '' } else { @'
 ip link set lo up
@@ -307,6 +312,61 @@ function Get-TapNetworking {
     if (-not (Find-Program ip)) { return New-Unavailable "'ip' is not installed (apt-get install iproute2)." }
     if (-not (Find-Program dnsmasq)) { return New-Unavailable "'dnsmasq' is not installed (apt-get install dnsmasq-base)." }
     [pscustomobject]@{ UnavailableReason = $null; Bridge = 'vmtpb' + [guid]::NewGuid().ToString('N').Substring(0, 6) }
+}
+
+function New-SshTestGuest($Kernel, [string] $Directory) {
+    # The layout of tests/Shared/SshGuest.cs, file for file: keep the two the same.
+    $bundled = '/usr/sbin/sshd', '/usr/lib/openssh/sftp-server'
+    foreach ($p in $bundled) { if (-not (Test-Path $p)) { return New-Unavailable "'$p' is not installed (apt-get install openssh-server)." } }
+    foreach ($p in 'ssh', 'scp', 'ssh-keygen', 'ldd') { if (-not (Find-Program $p)) { return New-Unavailable "'$p' is not installed (apt-get install openssh-client libc-bin)." } }
+    # Keys are secrets even in a test: the folder is the caller's to remove, and private.
+    $null = [IO.Directory]::CreateDirectory($Directory, [IO.UnixFileMode] 'UserRead, UserWrite, UserExecute')
+    $key = Join-Path $Directory 'id_ed25519'
+    $hostKey = Join-Path $Directory 'ssh_host_ed25519_key'
+    foreach ($k in @(@($key, 'vmtools-test-client'), @($hostKey, 'vmtools-test-guest'))) {
+        $out = & ssh-keygen -q -t ed25519 -N '' -C $k[1] -f $k[0] 2>&1
+        if ($LASTEXITCODE) { throw "ssh-keygen failed: $out" }
+    }
+    $layout = Join-Path $script:RepoRoot 'tests/Shared/SshGuest'
+    $stage = {
+        param([string] $Source, [string] $Mode)
+        $copy = Join-Path $Directory ('staged-' + [IO.Path]::GetFileName($Source))
+        Copy-Item -LiteralPath $Source -Destination $copy -Force
+        [IO.File]::SetUnixFileMode($copy, [IO.UnixFileMode] [Convert]::ToInt32($Mode, 8))
+        $copy
+    }
+    $files = @{
+        'etc/udhcpc.script'            = & $stage (Join-Path $layout 'udhcpc.script') '755'
+        'etc/ssh/sshd_config'          = & $stage (Join-Path $layout 'sshd_config') '644'
+        'etc/passwd'                   = & $stage (Join-Path $layout 'passwd') '644'
+        'etc/group'                    = & $stage (Join-Path $layout 'group') '644'
+        'etc/nsswitch.conf'            = & $stage (Join-Path $layout 'nsswitch.conf') '644'
+        'etc/ssh/ssh_host_ed25519_key' = $hostKey
+        'root/.ssh/authorized_keys'    = & $stage "$key.pub" '600'
+    }
+    foreach ($program in $bundled) {
+        $files[$program.TrimStart('/')] = $program
+        # ldd's "name => /path (addr)" lines and the loader's own absolute line; the guest gets each at the same path.
+        foreach ($line in & ldd $program) {
+            $text = "$line".Trim()
+            $at = $text.IndexOf('=> ')
+            $path = (($at -ge 0) ? $text.Substring($at + 3) : $text).Split(' ')[0]
+            if ($path.StartsWith('/')) { $files[$path.TrimStart('/')] = $path }
+        }
+        if ($LASTEXITCODE) { throw "ldd $program failed." }
+    }
+    $init = Get-Content -Raw (Join-Path $layout 'init')
+    $initrd = New-BusyboxInitramfs -Path (Join-Path $Directory 'ssh-guest.gz') -InitScript $init -Kernel $Kernel -Module virtio_pci, virtio_net, button, evdev -ExtraFile $files
+    [pscustomobject]@{
+        UnavailableReason = $null
+        Kernel            = $Kernel.VmlinuxPath
+        Initrd            = $initrd
+        KernelArgs        = 'console=ttyS0 panic=-1 no_timer_check'
+        ReadyMarker       = 'SSH-GUEST-READY'
+        Directory         = $Directory
+        KeyPath           = $key
+        User              = 'root'
+    }
 }
 
 # ---------------------------------------------------------------- zfs-fuse

@@ -225,3 +225,103 @@ Describe 'VMs' {
         $stop.Output | Should -Be 'Stopped'
     }
 }
+
+# The SSH test guest (tests/Shared/SshGuest.cs's layout, built by Get-TestGuest -Ssh): two VMs booted once for
+# these cases, reached over qemu's user network as Invoke-FlightVmCommand and Copy-FlightVmItem reach any VM.
+# Twin: VmSshGuestTests (core) for the command, the timeout and the copy.
+Describe 'VMs over SSH' {
+    BeforeAll {
+        $script:SshGuest = Get-TestGuest -Ssh
+        $env:VMTOOLS_HOME = New-TestHome
+        $script:SshBase = Join-Path $env:VMTOOLS_HOME 'base.qcow2'
+        if (-not $SshGuest.UnavailableReason) {
+            & qemu-img create -q -f qcow2 $SshBase 16M
+            $script:Key = @{ KeyPath = $SshGuest.KeyPath; User = $SshGuest.User }
+            # The console marker, not the SSH banner: under TCG sshd answers slowly, and banner probes pile up.
+            $script:Pool = Start-FlightVm -ImagePath $SshBase -Name ci -Count 2 -Kernel $SshGuest.Kernel -Initrd $SshGuest.Initrd -KernelArgs $SshGuest.KernelArgs -MemoryMB 256 -Network User -Wait -ReadyPattern $SshGuest.ReadyMarker -Timeout 300
+        }
+    }
+    AfterAll {
+        Get-FlightVm | Remove-FlightVm -Force -ErrorAction SilentlyContinue
+        Remove-Item -Recurse -Force $env:VMTOOLS_HOME -ErrorAction Ignore
+        if (-not $SshGuest.UnavailableReason) { Remove-Item -Recurse -Force $SshGuest.Directory -ErrorAction Ignore }
+    }
+
+    It 'runs a command in every VM of the pipeline at once, writes each result as it completes, and a missing VM is one error' {
+        Assert-RealComponent $SshGuest
+        # Position 0 is -Name (Invoke-FlightVmCommand ci 'uname -a'), so with VMs from the pipeline the command is named.
+        $all = @(Get-FlightVm ci-* | Invoke-FlightVmCommand -Command 'uname -s' -ThrottleLimit 4 @Key)
+        $all.Name | Sort-Object | Should -Be @('ci-1', 'ci-2')
+        $all.ExitCode | Should -Be @(0, 0)
+        $all.Output | Should -Be @("Linux`n", "Linux`n")
+        # ci-1 alone takes 30 s longer: run at once, ci-2's result comes first although ci-1 was piped first.
+        $flag = Join-Path $env:VMTOOLS_HOME 'slow'; Set-Content $flag slow
+        Copy-FlightVmItem ci-1 -Path $flag -Destination /tmp/slow @Key
+        $results = @('ci-1', 'ghost', 'ci-2' | Invoke-FlightVmCommand -Command 'if [ -e /tmp/slow ]; then sleep 30; fi; echo done' -ThrottleLimit 4 @Key -ErrorVariable failed -ErrorAction SilentlyContinue)
+        $results.Name | Should -Be @('ci-2', 'ci-1')
+        $results.Output | Should -Be @("done`n", "done`n")
+        $failed.FullyQualifiedErrorId | Should -Be @('VmNotFound,VmTools.Commands.InvokeFlightVmCommandCommand')
+    }
+
+    It 'ends a command at -Timeout with VmCommandTimeout, and the command is gone from the guest' {
+        Assert-RealComponent $SshGuest
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $record = $null
+        try { Invoke-FlightVmCommand ci-1 'sleep 600' -Timeout 3 @Key -ErrorAction Stop } catch { $record = $_ }
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
+        $record.FullyQualifiedErrorId | Should -Be 'VmCommandTimeout,VmTools.Commands.InvokeFlightVmCommandCommand'
+        $record.CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $ps = $null
+        foreach ($try in 1..20) {
+            $ps = Invoke-FlightVmCommand ci-1 'ps' @Key
+            if ($ps.Output -notmatch 'sleep 600') { break }
+            Start-Sleep -Milliseconds 250
+        }
+        $ps.Output | Should -Match 'sshd' -Because 'ps lists the guest''s processes'
+        $ps.Output | Should -Not -Match 'sleep 600'
+    }
+
+    It 'copies a 5 MB random file into the guest and back byte for byte, and a folder with -Recurse' {
+        Assert-RealComponent $SshGuest
+        $sent = Join-Path $env:VMTOOLS_HOME 'random.bin'
+        [IO.File]::WriteAllBytes($sent, [Security.Cryptography.RandomNumberGenerator]::GetBytes(5MB))
+        Copy-FlightVmItem ci-1 -Path $sent -Destination /tmp/random.bin @Key -WhatIf
+        (Invoke-FlightVmCommand ci-1 'test -e /tmp/random.bin' @Key).ExitCode | Should -Be 1 -Because '-WhatIf copies nothing'
+        $up = Copy-FlightVmItem ci-1 $sent /tmp/random.bin @Key -PassThru
+        $up.Length | Should -Be 5MB
+        $up.FromGuest | Should -BeFalse
+        $back = Join-Path $env:VMTOOLS_HOME 'back'
+        $null = New-Item -ItemType Directory $back
+        $down = Get-FlightVm ci-1 | Copy-FlightVmItem -Path /tmp/random.bin -Destination $back -FromGuest @Key -PassThru
+        $down.Length | Should -Be 5MB
+        (Get-FileHash (Join-Path $back 'random.bin')).Hash | Should -Be (Get-FileHash $sent).Hash
+        ($down | Format-Table | Out-String) | Should -Match 'FromGuest'
+
+        $tree = Join-Path $env:VMTOOLS_HOME 'tree'
+        $null = New-Item -ItemType Directory (Join-Path $tree 'sub')
+        Set-Content (Join-Path $tree 'sub/leaf.txt') leaf
+        Copy-FlightVmItem ci-1 $tree /tmp/ -Recurse @Key
+        (Invoke-FlightVmCommand ci-1 'cat /tmp/tree/sub/leaf.txt' @Key).Output | Should -Be "leaf`n"
+    }
+
+    It 'rejects <Id> before connecting' -TestCases @(
+        @{ Script = { Copy-FlightVmItem ghost -Path ./x -Destination /tmp/x -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.CopyFlightVmItemCommand' }
+        @{ Script = { Copy-FlightVmItem ci-1 -Path '-oProxyCommand=x' -Destination /tmp/x -ErrorAction Stop }; Id = 'VmCopyPathInvalid,VmTools.Commands.CopyFlightVmItemCommand' }
+        @{ Script = { Copy-FlightVmItem ci-1 -Path ./missing -Destination /tmp/x -ErrorAction Stop }; Id = 'VmCopySourceNotFound,VmTools.Commands.CopyFlightVmItemCommand' }
+        @{ Script = { Copy-FlightVmItem ci-1 -Path $env:VMTOOLS_HOME -Destination /tmp/x -ErrorAction Stop }; Id = 'VmCopyNeedsRecurse,VmTools.Commands.CopyFlightVmItemCommand' }
+        @{ Script = { Copy-FlightVmItem ci-1 -Path /etc/hostname -Destination ./no/such/h -FromGuest -ErrorAction Stop }; Id = 'VmCopyDestinationNotFound,VmTools.Commands.CopyFlightVmItemCommand' }
+        @{ Script = { Copy-FlightVmItem ci-* -Path /etc/hostname -Destination ./h -FromGuest -ErrorAction Stop }; Id = 'VmCopyFromGuestNeedsOneVm,VmTools.Commands.CopyFlightVmItemCommand' }
+        @{ Script = { Copy-FlightVmItem ci-1 -Path ./x -Destination /tmp/x -KeyPath ./nokey -ErrorAction Stop }; Id = 'VmSshKeyNotFound,VmTools.Commands.CopyFlightVmItemCommand' }
+    ) {
+        param($Script, $Id)
+        Assert-RealComponent $SshGuest
+        $Script | Should -Throw -ErrorId $Id
+    }
+
+    It 'refuses a stopped VM with VmNotRunning, for commands and copies' {
+        Assert-RealComponent $SshGuest
+        Stop-FlightVm ci-2 -Force
+        { Invoke-FlightVmCommand ci-2 'true' @Key -ErrorAction Stop } | Should -Throw -ErrorId 'VmNotRunning,VmTools.Commands.InvokeFlightVmCommandCommand'
+        { Copy-FlightVmItem ci-2 -Path /etc/hostname -Destination /tmp/h @Key -ErrorAction Stop } | Should -Throw -ErrorId 'VmNotRunning,VmTools.Commands.CopyFlightVmItemCommand'
+    }
+}

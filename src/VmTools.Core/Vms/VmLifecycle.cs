@@ -217,7 +217,7 @@ public sealed class VmLifecycle
             try { pattern = new Regex(readyPattern, RegexOptions.Multiline | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
             catch (ArgumentException e) { throw new VmToolsException("VmReadyPatternInvalid", FailureKind.InvalidArgument, $"-ReadyPattern is not a valid regex: {e.Message}", e) { Target = readyPattern }; }
         }
-        else if (VmSshEndpoint.Of(vm) is null)
+        else if (VmSshEndpoint.TryOf(vm) is null)
         {
             throw new VmToolsException("VmReadinessUndefined", FailureKind.InvalidArgument, $"VM '{vm.Name}' has no SSH endpoint (no forwarded port, no address on a VmTools bridge); give -ReadyPattern (a console regex).") { Target = vm.Name };
         }
@@ -233,7 +233,7 @@ public sealed class VmLifecycle
             var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
             checkedFrom = ReadNew(vm.ConsoleLogPath, checkedFrom, text);
             if (pattern is not null && pattern.IsMatch(text.ToString())) return vm;
-            if (pattern is null && await SshBannerAsync(VmSshEndpoint.Of(vm)!, ct).ConfigureAwait(false))
+            if (pattern is null && await SshBannerAsync(VmSshEndpoint.Of(vm), ct).ConfigureAwait(false))
             {
                 return vm;
             }
@@ -253,7 +253,7 @@ public sealed class VmLifecycle
             {
                 var console = text.Length == 0 ? $"The console stayed empty: qemu ran {SilentConsoleHint(vm)}" : $"Console: {ConsoleTail(vm)}";
                 throw new VmToolsException("VmReadyTimeout", FailureKind.OperationStopped,
-                    $"VM '{vm.Name}' was not ready within {timeout.TotalSeconds:0.#} s ({(pattern is null ? "no SSH banner at " + VmSshEndpoint.Of(vm) : "console never matched '" + readyPattern + "'")}). {console}") { Target = vm.Name };
+                    $"VM '{vm.Name}' was not ready within {timeout.TotalSeconds:0.#} s ({(pattern is null ? "no SSH banner at " + VmSshEndpoint.TryOf(vm) : "console never matched '" + readyPattern + "'")}). {console}") { Target = vm.Name };
             }
 
             await Task.Delay(100, ct).ConfigureAwait(false);

@@ -103,7 +103,7 @@ public sealed partial class TapNetworkTests
         Assert.Null(new BridgeStore(bed.Db, bed.Paths).Find(bridgeName));
         Assert.Null(bed.Lifecycle.Handles("guest").DhcpServerPid);
         Assert.False(Directory.Exists(DhcpServer.DirectoryFor(bed.Paths, bridgeName)));
-        Assert.Null(VmSshEndpoint.Of(vm));
+        Assert.Null(VmSshEndpoint.TryOf(vm));
 
         await bed.Lifecycle.StopAsync("guest", TimeSpan.Zero, force: true, null, Ct);
         var actions = await new Reconciler(bed.Db, bed.Paths).RunAsync(true, false, Ct);
