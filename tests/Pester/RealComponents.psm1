@@ -239,16 +239,14 @@ function Get-TestGuest {
         The busybox guest the VM cases boot (as tests/Shared/FlightVmGuest.cs): it loads virtio and the ACPI
         power button, prints ReadyMarker on ttyS0, and powers off on a power-button press, so a graceful
         stop is real. Kernel from Debian's package, cached machine-wide with the xunit suites.
-        With -Dhcp (as FlightVmGuest.DhcpInitrd) it first takes eth0's address by DHCP (busybox udhcpc),
-        prints "GUEST-IP <address>" and serves eth0's MAC over HTTP on port 80 at /id.
         With -Ssh, the guest SSH reaches (as tests/Shared/SshGuest.cs, from the same files in
         tests/Shared/SshGuest): the host's sshd and sftp-server with their libraries, a DHCP lease printed as
         'GUEST-IP <addr>', and a per-call key pair whose public half root accepts.
     .OUTPUTS
-        Kernel, Initrd, KernelArgs, ReadyMarker, IpMarker, Directory (remove it when done), with -Ssh also KeyPath
+        Kernel, Initrd, KernelArgs, ReadyMarker, Directory (remove it when done), with -Ssh also KeyPath
         and User; or UnavailableReason.
     #>
-    param([switch] $Dhcp, [switch] $Ssh)
+    param([switch] $Ssh)
     if (-not (Find-Program qemu-system-x86_64)) { return New-Unavailable "'qemu-system-x86_64' is not installed (apt-get install qemu-system-x86)." }
     if (-not (Find-Program qemu-img)) { return New-Unavailable "'qemu-img' is not installed (apt-get install qemu-utils)." }
     if (-not (Find-Program busybox)) { return New-Unavailable "'busybox' is not installed (apt-get install busybox-static)." }
@@ -257,21 +255,6 @@ function Get-TestGuest {
     catch { return New-Unavailable "test guest kernel: $($_.Exception.Message)" }
     $dir = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-pester-guest-" + [guid]::NewGuid().ToString('N').Substring(0, 12))
     if ($Ssh) { return New-SshTestGuest $kernel $dir }
-    # udhcpc runs the script with the lease in its environment; its output is the console.
-    $network = if (-not $Dhcp) { '' } else { @'
-ip link set lo up
-ip link set eth0 up
-cat > /tmp/dhcp-event <<'EOS'
-#!/bin/sh
-case "$1" in
-  bound|renew) ip addr add "$ip/${mask:-24}" dev "$interface" && echo "GUEST-IP $ip" ;;
-esac
-EOS
-chmod 755 /tmp/dhcp-event
-if ! udhcpc -i eth0 -q -n -t 90 -T 1 -s /tmp/dhcp-event; then echo GUEST-DHCP-FAILED; while true; do sleep 3600; done; fi
-mkdir -p /www && cat /sys/class/net/eth0/address > /www/id
-httpd -p 80 -h /www
-'@ }
     $init = @"
 #!/bin/sh
 mount -t proc proc /proc
@@ -282,14 +265,10 @@ sleep 0.2
 for ev in /dev/input/event*; do
   ( dd if=`$ev of=/dev/null bs=24 count=1 2>/dev/null; echo POWER-BUTTON; sync; poweroff -f ) &
 done
-$network
 echo $script:GuestReadyMarker
 while true; do sleep 3600; done
 "@
-    # af_packet, which udhcpc needs, is built into Debian's kernel; virtio_net is a module.
-    $modules = @('virtio_pci', 'virtio_blk', 'button', 'evdev') + @(if ($Dhcp) { 'virtio_net' })
-    $name = if ($Dhcp) { 'flightvm-guest-dhcp.gz' } else { 'flightvm-guest.gz' }
-    $initrd = New-BusyboxInitramfs -Path (Join-Path $dir $name) -InitScript $init -Kernel $kernel -Module $modules
+    $initrd = New-BusyboxInitramfs -Path (Join-Path $dir 'flightvm-guest.gz') -InitScript $init -Kernel $kernel -Module virtio_pci, virtio_blk, button, evdev
     [pscustomobject]@{
         UnavailableReason = $null
         Kernel            = $kernel.VmlinuxPath
@@ -297,7 +276,6 @@ while true; do sleep 3600; done
         # no_timer_check as the xunit rig passes it: on a slow TCG host the kernel's timer check can panic the guest.
         KernelArgs        = 'console=ttyS0 panic=-1 no_timer_check'
         ReadyMarker       = $script:GuestReadyMarker
-        IpMarker          = 'GUEST-IP'
         Directory         = $dir
     }
 }

@@ -13,17 +13,11 @@ BeforeAll {
     $script:Guest = if ($TestGuest.UnavailableReason) { @{} } else {
         @{ Kernel = $TestGuest.Kernel; Initrd = $TestGuest.Initrd; KernelArgs = $TestGuest.KernelArgs; MemoryMB = 96 }
     }
-    # The same guest taking its address by DHCP and serving its MAC on port 80 (tap networking cases).
-    $script:DhcpGuest = Get-TestGuest -Dhcp
-    $script:DhcpBoot = if ($DhcpGuest.UnavailableReason) { @{} } else {
-        @{ Kernel = $DhcpGuest.Kernel; Initrd = $DhcpGuest.Initrd; KernelArgs = $DhcpGuest.KernelArgs; MemoryMB = 96 }
-    }
 }
 
 AfterAll {
     $env:VMTOOLS_HOME = $script:SavedHome
     if (-not $TestGuest.UnavailableReason) { Remove-Item -Recurse -Force $TestGuest.Directory -ErrorAction Ignore }
-    if (-not $DhcpGuest.UnavailableReason) { Remove-Item -Recurse -Force $DhcpGuest.Directory -ErrorAction Ignore }
 }
 
 Describe 'VMs' {
@@ -155,23 +149,36 @@ Describe 'VMs' {
         (Get-FlightVm crashed).State | Should -Be 'Stopped'
     }
 
-    # Twin: TapNetworkTests.TapPool_OfThreeOnOneBridge_EachGetsItsReservedAddress_ThenAfterKill9_ReconcileRemovesTapsDhcpServerAndBridge
-    It 'gives a tap pool on a VmTools bridge the addresses reserved before boot, and reconcile takes the bridge down after kill -9' {
+    # Twin: TapNetworkTests.TapPool_OfThreeOnOneBridge_EachGetsItsReservedAddress_SshAndCopyWork_ThenAfterKill9_ReconcileRemovesTapsDhcpServerAndBridge
+    It 'gives a tap pool on a VmTools bridge the addresses reserved before boot, reaches all three over SSH from one pipeline, copies a file byte-identical, and reconcile takes the bridge down after kill -9' {
         $tap = Get-TapNetworking
-        Assert-RealComponent $DhcpGuest $tap
+        $sshGuest = Get-TestGuest -Ssh
+        Assert-RealComponent $sshGuest $tap
+        $key = @{ KeyPath = $sshGuest.KeyPath; User = $sshGuest.User }
         try {
-            $vms = Start-FlightVm -ImagePath $Base -Name tp -Count 3 -Network Tap -Bridge $tap.Bridge @DhcpBoot
+            $vms = Start-FlightVm -ImagePath $Base -Name tp -Count 3 -Network Tap -Bridge $tap.Bridge -Kernel $sshGuest.Kernel -Initrd $sshGuest.Initrd -KernelArgs $sshGuest.KernelArgs -MemoryMB 256
             $vms.IPAddress | Select-Object -Unique | Should -HaveCount 3 -Because 'each VM reserves its own address with its record'
             (Get-FlightVm tp-*).IPAddress | Should -Be $vms.IPAddress
             foreach ($vm in $vms) {
-                # Per VM: the guest's DHCP client got exactly the reserved address, and the host reaches it there.
-                Wait-FlightVm $vm.Name -ReadyPattern $Marker -Timeout 180 | Out-Null
-                $leased = @(Get-Content $vm.ConsoleLogPath | Select-String "$($DhcpGuest.IpMarker) (\S+)" | ForEach-Object { $_.Matches[0].Groups[1].Value })
+                # Per VM: the guest's DHCP client got exactly the reserved address.
+                Wait-FlightVm $vm.Name -ReadyPattern $sshGuest.ReadyMarker -Timeout 240 | Out-Null
+                $leased = @(Get-Content $vm.ConsoleLogPath | Select-String 'GUEST-IP (\S+)' | ForEach-Object { $_.Matches[0].Groups[1].Value })
                 $leased | Should -Be @($vm.IPAddress)
-                $http = [Net.Http.HttpClient]::new(); $http.Timeout = [timespan]::FromSeconds(10)
-                try { $http.GetStringAsync("http://$($vm.IPAddress)/id").GetAwaiter().GetResult().Trim() | Should -Be $vm.MacAddress }
-                finally { $http.Dispose() }
             }
+
+            # One pipeline, three VMs at once, each reached over SSH at its reserved address.
+            $answers = Get-FlightVm tp-* | Invoke-FlightVmCommand -Command 'cat /sys/class/net/eth0/address' @key -ThrottleLimit 3
+            $answers | Should -HaveCount 3
+            $answers | ForEach-Object { $_.ExitCode | Should -Be 0 }
+            ($answers | Sort-Object Name | ForEach-Object { $_.Output.Trim() }) | Should -Be ($vms | Sort-Object Name).MacAddress
+
+            # A file to one guest and back, byte-identical.
+            $sent = Join-Path $env:VMTOOLS_HOME 'payload.bin'
+            [IO.File]::WriteAllBytes($sent, [Security.Cryptography.RandomNumberGenerator]::GetBytes(2MB + 5))
+            $back = Join-Path $env:VMTOOLS_HOME 'payload.back'
+            Copy-FlightVmItem tp-2 -Path $sent -Destination /tmp/payload.bin @key
+            Copy-FlightVmItem tp-2 -Path /tmp/payload.bin -Destination $back -FromGuest @key
+            (Get-FileHash $back).Hash | Should -Be (Get-FileHash $sent).Hash
 
             $handles = Get-VmHandles tp-*
             $handles.IPAddress | Should -Be $vms.IPAddress
@@ -193,6 +200,7 @@ Describe 'VMs' {
             Get-FlightVm | Remove-FlightVm -Force -ErrorAction SilentlyContinue
             Invoke-VmReconcile -ErrorAction SilentlyContinue | Out-Null
             if ($tap.Bridge -and (Test-Path "/sys/class/net/$($tap.Bridge)")) { & ip link del $tap.Bridge }
+            if ($sshGuest.Directory) { Remove-Item -Recurse -Force $sshGuest.Directory -ErrorAction Ignore }
         }
     }
 

@@ -233,7 +233,7 @@ public sealed class VmLifecycle
             var d = HandleDiscovery.Discover(vm, ProcessTable.Scan(), BootId.Current);
             checkedFrom = ReadNew(vm.ConsoleLogPath, checkedFrom, text);
             if (pattern is not null && pattern.IsMatch(text.ToString())) return vm;
-            if (pattern is null && await SshBannerAsync(VmSshEndpoint.Of(vm), ct).ConfigureAwait(false))
+            if (pattern is null && await SshBannerAsync(VmSshEndpoint.Of(vm), Min(BannerPatience, deadline - DateTime.UtcNow), ct).ConfigureAwait(false))
             {
                 return vm;
             }
@@ -395,12 +395,22 @@ public sealed class VmLifecycle
         }
     }
 
-    private static async Task<bool> SshBannerAsync(VmSshEndpoint endpoint, CancellationToken ct)
+    /// <summary>
+    /// How long one probe waits for the banner once connected. A guest's sshd under TCG on a busy host can
+    /// take seconds to answer; short probes abandoned one after another pile up unauthenticated sessions
+    /// until sshd refuses new ones (MaxStartups), so a probe waits as long as a real client would.
+    /// </summary>
+    private static readonly TimeSpan BannerPatience = TimeSpan.FromSeconds(15);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static async Task<bool> SshBannerAsync(VmSshEndpoint endpoint, TimeSpan patience, CancellationToken ct)
     {
+        if (patience <= TimeSpan.Zero) return false;
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(TimeSpan.FromSeconds(2));
+            cts.CancelAfter(patience);
             using var client = new TcpClient();
             await client.ConnectAsync(System.Net.IPAddress.Parse(endpoint.Host), endpoint.Port, cts.Token).ConfigureAwait(false);
             var buffer = new byte[4];

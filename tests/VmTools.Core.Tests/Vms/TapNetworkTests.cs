@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using VmTools.Core.Host;
 using VmTools.Core.Vms;
 using VmTools.TestSupport;
 
@@ -43,17 +44,32 @@ public sealed partial class TapNetworkTests
     }
 
     [Fact]
-    public async Task TapPool_OfThreeOnOneBridge_EachGetsItsReservedAddress_ThenAfterKill9_ReconcileRemovesTapsDhcpServerAndBridge()
+    public async Task TapPool_OfThreeOnOneBridge_EachGetsItsReservedAddress_SshAndCopyWork_ThenAfterKill9_ReconcileRemovesTapsDhcpServerAndBridge()
     {
         RequireTapNetworking();
         using var bed = new VmTestBed();
         var bridgeName = bed.NewBridge();
-        var results = await bed.Lifecycle.StartAsync(DhcpRequest(bed, bridgeName, "pool") with { Count = 3 }, null, Ct);
+        // The SSH test guest: DHCP (printing its lease), then sshd with the test key.
+        var request = bed.Request(FlightVmGuest.CreateBase(bed.Directory), "pool", SshGuest.Initrd) with { Network = VmNetworkMode.Tap, BridgeName = bridgeName, MemoryMB = 256, Count = 3 };
+        var results = await bed.Lifecycle.StartAsync(request, null, Ct);
         Assert.All(results, r => Assert.True(r.Error is null, r.Error?.Message));
-        var vms = results.Select(r => r.Vm).ToList();
+        var vms = new List<FlightVm>();
+        foreach (var r in results) vms.Add(await bed.Lifecycle.WaitAsync(r.Vm.Name, SshGuest.ReadyMarker, TimeSpan.FromSeconds(240), Ct));
         Assert.Equal(3, vms.Select(v => v.IPAddress).OfType<string>().Distinct().Count());
+        Assert.All(vms, v => Assert.Equal(v.IPAddress, SshGuest.GuestAddress(v.ConsoleLogPath)));
 
-        foreach (var vm in vms) await AssertReachableAsync(bed, vm);
+        // SSH reaches all three at once at their reserved addresses: each answers with its own NIC's MAC.
+        var answers = await Task.WhenAll(vms.Select(v => VmSsh.RunAsync(ProcessRunner.Instance, v, "cat /sys/class/net/eth0/address", SshGuest.User, SshGuest.KeyPath, null, Ct)));
+        Assert.All(answers, a => Assert.True(a.ExitCode == 0, $"{a.Name}: exit {a.ExitCode} {a.ErrorOutput}"));
+        Assert.Equal(vms.Select(v => v.MacAddress), answers.Select(a => a.Output.Trim()));
+
+        // A file goes to one guest and comes back byte-identical.
+        var sent = Path.Combine(bed.Directory, "payload.bin");
+        File.WriteAllBytes(sent, System.Security.Cryptography.RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17));
+        var back = Path.Combine(bed.Directory, "payload.back");
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, vms[1], sent, "/tmp/payload.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, vms[1], "/tmp/payload.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        Assert.Equal(File.ReadAllBytes(sent), File.ReadAllBytes(back));
 
         var dhcpPid = bed.Lifecycle.Handles("pool-1").DhcpServerPid!.Value;
         var qemus = vms.Select(v => bed.Lifecycle.Handles(v.Name).Pid!.Value).ToList();
