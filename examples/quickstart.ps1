@@ -87,7 +87,18 @@ sleep 1
 mkdir -p /base /seed
 if mount -t ext4 -o ro /dev/vda /base 2>/dev/null; then echo "quickstart: base image mounted: `$(cat /base/etc/motd)"; fi
 if mount -t iso9660 -o ro /dev/sr0 /seed 2>/dev/null; then echo "quickstart: seed says `$(grep local-hostname /seed/meta-data)"; fi
-for ev in /dev/input/event*; do
+# The power button's event node appears asynchronously (devtmpfs) after its driver binds, on a slow host
+# after the keyboard's: wait for it and listen there, never just on whatever exists yet.
+buttons=""
+for i in `$(seq 1 150); do
+  for e in /sys/class/input/event*; do
+    grep -qs "Power Button" "`$e/device/name" && [ -c "/dev/input/`${e##*/}" ] && buttons="`$buttons /dev/input/`${e##*/}"
+  done
+  [ -n "`$buttons" ] && break
+  sleep 0.2
+done
+[ -n "`$buttons" ] || echo POWER-BUTTON-NOT-FOUND
+for ev in `$buttons; do
   ( dd if=`$ev of=/dev/null bs=24 count=1 2>/dev/null; echo 'quickstart: power button, shutting down'; sync; poweroff -f ) &
 done
 echo $ReadyMarker
