@@ -14,6 +14,7 @@ public abstract class VmToolsCmdlet : PSCmdlet
 {
     private readonly CancellationTokenSource _stopping = new();
     private ChannelWriter<Action>? _pipelineQueue;
+    private int _coreRunsHereOnThread;
 
     protected CancellationToken Cancellation => _stopping.Token;
 
@@ -98,6 +99,33 @@ public abstract class VmToolsCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>
+    /// Like <see cref="RunCore{T}"/> for synchronous core work (local file I/O), run on this pipeline
+    /// thread itself, which writes progress and verbose messages as they come. No task, thread-pool hop
+    /// or async state machine: in a one-cmdlet CI step those are JIT-compiled first-call costs.
+    /// </summary>
+    protected T RunCoreHere<T>(Func<CoreContext, T> work)
+    {
+        _coreRunsHereOnThread = Environment.CurrentManagedThreadId;
+        try
+        {
+            return work(new CoreContext(this, Cancellation));
+        }
+        catch (OperationCanceledException e) when (Cancellation.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException(e.Message);
+        }
+        catch (VmToolsException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+        finally
+        {
+            _coreRunsHereOnThread = 0;
+        }
+    }
+
     protected void RunCore(Func<CoreContext, Task> work) => RunCore(async c => { await work(c).ConfigureAwait(false); return 0; });
 
     /// <summary>Like <see cref="RunCore{T}"/>, but a core failure is written as a non-terminating error (one bad pipeline item) and null returned.</summary>
@@ -116,6 +144,12 @@ public abstract class VmToolsCmdlet : PSCmdlet
 
     internal void Post(Action action)
     {
+        if (_coreRunsHereOnThread != 0 && _coreRunsHereOnThread == Environment.CurrentManagedThreadId)
+        {
+            action();
+            return;
+        }
+
         // Dropped once the work has completed: nothing drains the queue any more.
         _pipelineQueue?.TryWrite(action);
     }

@@ -5,11 +5,11 @@ namespace VmTools.Core.CloudInit;
 /// <summary>Writes a NoCloud seed image from a config, or from a seed directory someone prepared.</summary>
 public static class SeedImage
 {
-    public static async Task<CloudInitIso> WriteAsync(CloudInitConfig config, string path, IsoImageOptions options, bool overwrite,
+    public static CloudInitIso Write(CloudInitConfig config, string path, IsoImageOptions options, bool overwrite,
         IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         GuardExisting(path, overwrite);
-        var iso = await IsoImageWriter.WriteAsync(NoCloudSeed.ToIsoContent(config), path, options, progress, cancellationToken).ConfigureAwait(false);
+        var iso = IsoImageWriter.Write(NoCloudSeed.ToIsoContent(config), path, options, progress, cancellationToken);
         return iso with { MacAddress = config.MacAddress };
     }
 
@@ -17,7 +17,7 @@ public static class SeedImage
     /// Images a seed directory as it is; NoCloud needs user-data and meta-data at its top. The MAC
     /// its network-config names (if exactly one) is carried on the result for Start-FlightVm.
     /// </summary>
-    public static async Task<CloudInitIso> WriteAsync(string sourceDirectory, string path, IsoImageOptions options, bool overwrite,
+    public static CloudInitIso Write(string sourceDirectory, string path, IsoImageOptions options, bool overwrite,
         IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         if (!Directory.Exists(sourceDirectory))
@@ -44,7 +44,7 @@ public static class SeedImage
         GuardExisting(path, overwrite);
         var networkConfig = Path.Combine(sourceDirectory, "network-config");
         var mac = File.Exists(networkConfig) ? NoCloudSeed.MacAddressIn(File.ReadAllText(networkConfig)) : null;
-        var iso = await IsoImageWriter.WriteAsync(new IsoContent().AddTree(sourceDirectory, skip: IsVmToolsBookkeeping), path, options, progress, cancellationToken).ConfigureAwait(false);
+        var iso = IsoImageWriter.Write(new IsoContent().AddTree(sourceDirectory, skip: IsVmToolsBookkeeping), path, options, progress, cancellationToken);
         return iso with { MacAddress = mac };
     }
 

@@ -61,7 +61,7 @@ public sealed class NewCloudInitIsoCommand : VmToolsCmdlet
             var source = ResolvePath(SourceDirectory);
             var output = ResolvePath(Path);
             if (!ShouldProcess(output, $"Write cloud-init seed image of {source}")) return;
-            WriteObject(RunCore(ctx => SeedImage.WriteAsync(source, output, Options, Force.IsPresent, ctx, ctx.Cancellation)));
+            WriteObject(RunCoreHere(ctx => SeedImage.Write(source, output, Options, Force.IsPresent, ctx, ctx.Cancellation)));
             return;
         }
 
@@ -77,7 +77,7 @@ public sealed class NewCloudInitIsoCommand : VmToolsCmdlet
         }
 
         if (!ShouldProcess(target, $"Write cloud-init seed image for instance {Config.InstanceId}")) return;
-        WriteObject(RunCore(ctx => SeedImage.WriteAsync(Config, target, Options, Force.IsPresent, ctx, ctx.Cancellation)));
+        WriteObject(RunCoreHere(ctx => SeedImage.Write(Config, target, Options, Force.IsPresent, ctx, ctx.Cancellation)));
     }
 
     private IsoImageOptions Options => IsoImageOptions.FromEnvironment() with { VolumeLabel = VolumeLabel };

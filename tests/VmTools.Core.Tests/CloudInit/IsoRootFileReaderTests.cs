@@ -51,7 +51,7 @@ public sealed class IsoRootFileReaderTests : IDisposable
     [Fact]
     public async Task ReadsNetworkConfig_FromOurOwnImage()
     {
-        var iso = await SeedImage.WriteAsync(CloudInitConfig.Create(new CloudInitInputs { MacAddress = Mac }), _temp.Combine("ours.iso"), new IsoImageOptions(), overwrite: false,
+        var iso = SeedImage.Write(CloudInitConfig.Create(new CloudInitInputs { MacAddress = Mac }), _temp.Combine("ours.iso"), new IsoImageOptions(), overwrite: false,
             cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(Mac, SeedImage.MacAddressOf(iso.Path));
     }

@@ -16,7 +16,7 @@ public sealed class IsoWriterBadInputTests : IDisposable
     private async Task<VmToolsException> FailsAsync(Func<IsoContent> build)
     {
         Directory.CreateDirectory(_temp.Combine("out"));
-        var e = await Assert.ThrowsAsync<VmToolsException>(() => IsoImageWriter.WriteAsync(build(), Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken));
+        var e = Assert.Throws<VmToolsException>(() => IsoImageWriter.Write(build(), Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken));
         Assert.Empty(Directory.GetFileSystemEntries(_temp.Combine("out")));
         return e;
     }
@@ -42,7 +42,7 @@ public sealed class IsoWriterBadInputTests : IDisposable
     {
         Directory.CreateDirectory(_temp.Combine("out"));
         var name = new string('n', 64);
-        var iso = await IsoImageWriter.WriteAsync(new IsoContent().AddBytes(name, new byte[] { 1 }), Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken);
+        var iso = IsoImageWriter.Write(new IsoContent().AddBytes(name, new byte[] { 1 }), Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken);
         Assert.Contains("/" + name, IsoReaders.Find(iso.Path, "-J"));
     }
 
@@ -99,7 +99,7 @@ public sealed class IsoWriterBadInputTests : IDisposable
         File.WriteAllText(Path.Combine(src, "real.yaml"), "inside");
         File.CreateSymbolicLink(Path.Combine(src, "alias.yaml"), "real.yaml");
         Directory.CreateDirectory(_temp.Combine("out"));
-        var iso = await IsoImageWriter.WriteAsync(new IsoContent().AddTree(src), Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken);
+        var iso = IsoImageWriter.Write(new IsoContent().AddTree(src), Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken);
         Assert.Equal("inside", Programs.MustRun(IsoReaders.IsoInfo, "-i", iso.Path, "-R", "-x", "/alias.yaml"));
     }
 
@@ -164,7 +164,7 @@ public sealed class IsoWriterBadInputTests : IDisposable
     public async Task BadVolumeLabel_IsIsoVolumeLabelInvalid(string label)
     {
         Directory.CreateDirectory(_temp.Combine("out"));
-        var e = await Assert.ThrowsAsync<VmToolsException>(() => IsoImageWriter.WriteAsync(new IsoContent(), Output, new IsoImageOptions { VolumeLabel = label }, null, TestContext.Current.CancellationToken));
+        var e = Assert.Throws<VmToolsException>(() => IsoImageWriter.Write(new IsoContent(), Output, new IsoImageOptions { VolumeLabel = label }, null, TestContext.Current.CancellationToken));
         Assert.Equal("IsoVolumeLabelInvalid", e.ErrorId);
         Assert.Empty(Directory.GetFileSystemEntries(_temp.Combine("out")));
     }
@@ -179,7 +179,7 @@ public sealed class IsoWriterBadInputTests : IDisposable
     [Fact]
     public async Task MissingOutputDirectory_IsIsoOutputDirectoryNotFound()
     {
-        var e = await Assert.ThrowsAsync<VmToolsException>(() => IsoImageWriter.WriteAsync(new IsoContent(), _temp.Combine("no", "such", "seed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken));
+        var e = Assert.Throws<VmToolsException>(() => IsoImageWriter.Write(new IsoContent(), _temp.Combine("no", "such", "seed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken));
         Assert.Equal("IsoOutputDirectoryNotFound", e.ErrorId);
     }
 
@@ -192,7 +192,7 @@ public sealed class IsoWriterBadInputTests : IDisposable
         File.WriteAllText(f, "x");
         var content = new IsoContent().AddFile("vanishing.rpm", f);
         File.Delete(f);
-        await Assert.ThrowsAsync<VmToolsException>(() => IsoImageWriter.WriteAsync(content, Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken));
+        Assert.Throws<VmToolsException>(() => IsoImageWriter.Write(content, Output, new IsoImageOptions(), null, TestContext.Current.CancellationToken));
         Assert.Equal("previous image", File.ReadAllText(Output));
         Assert.Single(Directory.GetFileSystemEntries(_temp.Combine("out")));
     }

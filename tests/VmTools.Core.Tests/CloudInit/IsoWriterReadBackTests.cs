@@ -40,13 +40,13 @@ public sealed class IsoWriterReadBackTests : IDisposable
         return src;
     }
 
-    private async Task<CloudInitIso> WriteAsync(string src, string name = "seed.iso", IsoImageOptions? options = null)
-        => await IsoImageWriter.WriteAsync(new IsoContent().AddTree(src), _temp.Combine(name), options ?? new IsoImageOptions(), null, TestContext.Current.CancellationToken);
+    private CloudInitIso Write(string src, string name = "seed.iso", IsoImageOptions? options = null)
+        => IsoImageWriter.Write(new IsoContent().AddTree(src), _temp.Combine(name), options ?? new IsoImageOptions(), null, TestContext.Current.CancellationToken);
 
     [Fact]
     public async Task IsoInfo_ReportsCidataLabel_Joliet_AndRockRidge()
     {
-        var iso = await WriteAsync(MakeSourceTree());
+        var iso = Write(MakeSourceTree());
         var d = Programs.MustRun(IsoReaders.IsoInfo, "-d", "-i", iso.Path);
         Assert.Contains("Volume id: cidata", d);
         Assert.Contains("Joliet with UCS level 3 found", d);
@@ -60,7 +60,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     public async Task RockRidgeAndJolietListings_NameEveryFileAndDirectory()
     {
         var src = MakeSourceTree();
-        var iso = await WriteAsync(src);
+        var iso = Write(src);
         var expected = IsoReaders.Tree(src).Keys.Select(k => "/" + k).OrderBy(k => k, StringComparer.Ordinal).ToArray();
         Assert.Equal(expected, IsoReaders.Find(iso.Path, "-R"));
         // isoinfo prints Joliet characters beyond Latin-1 as '_' (its own limit; genisoimage's images read the same).
@@ -72,7 +72,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     public async Task IsoInfoExtract_ReturnsEveryFileByteIdentical_UnderBothNameSets()
     {
         var src = MakeSourceTree();
-        var iso = await WriteAsync(src);
+        var iso = Write(src);
         foreach (var (rel, entry) in IsoReaders.Tree(src).Where(e => !e.Value.Dir))
         {
             Assert.Equal(entry.Hash, IsoReaders.ExtractHash(iso.Path, "-R", "/" + rel));
@@ -84,7 +84,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     public async Task IsoInfoLongListing_ShowsRockRidgeModes()
     {
         var src = MakeSourceTree();
-        var iso = await WriteAsync(src);
+        var iso = Write(src);
         var listing = Programs.MustRun(IsoReaders.IsoInfo, "-i", iso.Path, "-R", "-l");
         Assert.Matches(@"-rw------- .* client-enrollment\.key", listing);
         Assert.Matches(@"-rwxr-xr-x .* setup-flightctl\.sh", listing);
@@ -95,7 +95,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     public async Task XorrisoExtract_RebuildsTheTree_WithModesAndBytes()
     {
         var src = MakeSourceTree();
-        var iso = await WriteAsync(src);
+        var iso = Write(src);
         var outDir = _temp.Combine("out");
         Programs.MustRun(IsoReaders.Xorriso, "-osirrox", "on", "-indev", iso.Path, "-extract", "/", outDir);
         var expected = IsoReaders.Tree(src);
@@ -111,7 +111,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     [Fact]
     public async Task Xorriso_FindsNoProblemsInTheImage()
     {
-        var iso = await WriteAsync(MakeSourceTree());
+        var iso = Write(MakeSourceTree());
         // -check_media reads every block; -abort_on FAILURE makes any SORRY/FAILURE message a non-zero exit.
         var (code, stdout, stderr) = Programs.Run(IsoReaders.Xorriso, "-abort_on", "SORRY", "-return_with", "SORRY", "32", "-indev", iso.Path, "-find", "/", "-exec", "lsdl");
         Assert.True(code == 0, $"xorriso complained (exit {code}): {stderr}{stdout}");
@@ -125,7 +125,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     public async Task Listings_MatchGenisoimagesImageOfTheSameDirectory()
     {
         var src = MakeSourceTree();
-        var ours = await WriteAsync(src);
+        var ours = Write(src);
         var reference = _temp.Combine("genisoimage.iso");
         Programs.MustRun(IsoReaders.GenIsoImage, "-quiet", "-o", reference, "-V", "cidata", "-J", "-r", src);
         Assert.Equal(IsoReaders.Find(reference, "-R"), IsoReaders.Find(ours.Path, "-R"));
@@ -145,7 +145,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
         var src = _temp.Combine("many");
         Directory.CreateDirectory(src);
         for (var i = 0; i < 300; i++) File.WriteAllText(Path.Combine(src, $"package-{i:D3}-with-a-long-lowercase-name.rpm"), "rpm " + i);
-        var iso = await WriteAsync(src);
+        var iso = Write(src);
         var names = IsoReaders.Find(iso.Path, "-R");
         Assert.Equal(300, names.Length);
         Assert.Equal(300, IsoReaders.Find(iso.Path, "-J").Length);
@@ -156,13 +156,13 @@ public sealed class IsoWriterReadBackTests : IDisposable
     public async Task IdenticalInput_GivesIdenticalBytes_AndTheEpochChangesThem()
     {
         var src = MakeSourceTree();
-        var a = await WriteAsync(src, "a.iso");
+        var a = Write(src, "a.iso");
         // Touching every source file must not matter: the image carries the fixed timestamp.
         foreach (var f in Directory.EnumerateFiles(src, "*", SearchOption.AllDirectories)) File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddDays(-3));
-        var b = await WriteAsync(src, "b.iso");
+        var b = Write(src, "b.iso");
         Assert.Equal(IsoReaders.HashFile(a.Path), IsoReaders.HashFile(b.Path));
 
-        var dated = await WriteAsync(src, "c.iso", IsoImageOptions.FromEnvironment(n => n == "SOURCE_DATE_EPOCH" ? "1700000000" : null));
+        var dated = Write(src, "c.iso", IsoImageOptions.FromEnvironment(n => n == "SOURCE_DATE_EPOCH" ? "1700000000" : null));
         Assert.NotEqual(IsoReaders.HashFile(a.Path), IsoReaders.HashFile(dated.Path));
         Assert.Contains("Creation Time: 2023111422132000", Programs.MustRun(IsoReaders.Xorriso, "-indev", dated.Path, "-pvd_info"));
         Assert.Contains("Creation Time: 2000010100000000", Programs.MustRun(IsoReaders.Xorriso, "-indev", a.Path, "-pvd_info"));
@@ -171,7 +171,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
     [Fact]
     public async Task Image_IsMode0600_AndNoTempFileRemains()
     {
-        var iso = await WriteAsync(MakeSourceTree());
+        var iso = Write(MakeSourceTree());
         Assert.Equal(Mode0600, File.GetUnixFileMode(iso.Path));
         Assert.Equal(new[] { "seed.iso" }, Directory.GetFiles(_temp.Path).Select(Path.GetFileName));
     }
@@ -184,7 +184,7 @@ public sealed class IsoWriterReadBackTests : IDisposable
         var content = new IsoContent()
             .AddBytes("user-data", Encoding.UTF8.GetBytes("#cloud-config\n"))
             .AddFile("payload/rpms/agent.rpm", payload, Mode0600);
-        var iso = await IsoImageWriter.WriteAsync(content, _temp.Combine("mixed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken);
+        var iso = IsoImageWriter.Write(content, _temp.Combine("mixed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken);
         Assert.Equal(new[] { "/payload/rpms/agent.rpm", "/user-data" }, iso.Files);
         Assert.Equal("#cloud-config\n", Programs.MustRun(IsoReaders.IsoInfo, "-i", iso.Path, "-R", "-x", "/user-data"));
         Assert.Equal("RPM", Programs.MustRun(IsoReaders.IsoInfo, "-i", iso.Path, "-J", "-x", "/payload/rpms/agent.rpm"));

@@ -123,7 +123,7 @@ public sealed class NoCloudSeedTests : IDisposable
     [Fact]
     public async Task NoCloudDatasource_ReadsTheSeedBackFromTheIso()
     {
-        var iso = await IsoImageWriter.WriteAsync(NoCloudSeed.ToIsoContent(FullConfig()), _temp.Combine("seed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken);
+        var iso = IsoImageWriter.Write(NoCloudSeed.ToIsoContent(FullConfig()), _temp.Combine("seed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken);
         var extracted = _temp.Combine("extracted");
         Programs.MustRun(IsoReaders.Xorriso, "-osirrox", "on", "-indev", iso.Path, "-extract", "/", extracted);
         var read = CloudInitPackage.ReadSeedDirectory(extracted, _temp.Combine("ds"));

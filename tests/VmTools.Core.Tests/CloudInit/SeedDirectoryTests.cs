@@ -143,7 +143,7 @@ public sealed class SeedDirectoryTests : IDisposable
     {
         var seed = _temp.Combine("seed");
         NoCloudSeed.WriteDirectory(Plain(), seed);
-        var iso = await SeedImage.WriteAsync(seed, _temp.Combine("seed.iso"), new Core.CloudInit.Iso9660.IsoImageOptions(), overwrite: false, cancellationToken: TestContext.Current.CancellationToken);
+        var iso = SeedImage.Write(seed, _temp.Combine("seed.iso"), new Core.CloudInit.Iso9660.IsoImageOptions(), overwrite: false, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(new[] { "/meta-data", "/network-config", "/user-data" }, iso.Files);
     }
 }

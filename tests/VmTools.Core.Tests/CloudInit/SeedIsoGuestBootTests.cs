@@ -70,7 +70,7 @@ public sealed class SeedIsoGuestBootTests : IDisposable
         }
 
         var content = NoCloudSeed.ToIsoContent(config).AddFile("big/large-payload.bin", big);
-        var iso = await IsoImageWriter.WriteAsync(content, _temp.Combine("seed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken);
+        var iso = IsoImageWriter.Write(content, _temp.Combine("seed.iso"), new IsoImageOptions(), null, TestContext.Current.CancellationToken);
 
         var initrd = TestGuest.BuildInitramfs(_temp.Combine("initrd.gz"), Init, new[] { "virtio_pci", "virtio_blk", "isofs" });
         var log = _temp.Combine("console.log");

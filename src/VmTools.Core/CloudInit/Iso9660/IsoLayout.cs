@@ -46,7 +46,7 @@ internal sealed class IsoLayout
         foreach (var dir in PrimaryDirectories)
         {
             _primaryExtent[dir] = next;
-            _primarySectors[dir] = SectorsFor(PrimaryRecords[dir].Select(r => r.Length));
+            _primarySectors[dir] = SectorsFor(PrimaryRecords[dir]);
             next += _primarySectors[dir];
         }
 
@@ -57,7 +57,7 @@ internal sealed class IsoLayout
         foreach (var dir in JolietDirectories)
         {
             _jolietExtent[dir] = next;
-            _jolietSectors[dir] = SectorsFor(JolietRecords[dir].Select(r => r.Length));
+            _jolietSectors[dir] = SectorsFor(JolietRecords[dir]);
             next += _jolietSectors[dir];
         }
 
@@ -134,19 +134,20 @@ internal sealed class IsoLayout
         if (r.Continuation is { } c)
         {
             var ce = SuspEntries.Continuation(r.ContinuationSector, r.ContinuationOffset, c.Length);
-            systemUse = systemUse.Concat(ce).ToArray();
+            systemUse = Concat(new[] { systemUse, ce });
         }
 
         return new DirectoryRecord(r.Identifier, extent, length, r.Target is IsoDirectoryNode, Time, systemUse);
     }
 
-    private static long SectorsFor(IEnumerable<int> recordLengths)
+    private static long SectorsFor(List<PlannedRecord> records)
     {
         // A record never crosses a sector boundary (ECMA-119 6.8.1.1).
         long sectors = 1;
         var used = 0;
-        foreach (var len in recordLengths)
+        foreach (var r in records)
         {
+            var len = r.Length;
             if (used + len > IsoEncoding.SectorSize)
             {
                 sectors++;
@@ -231,7 +232,9 @@ internal sealed class IsoLayout
     private static PlannedRecord Split(byte[] identifier, IsoNode target, List<byte[]> entries)
     {
         var room = DirectoryRecord.MaxLength - 1 - DirectoryRecord.BaseLength(identifier.Length);
-        if (entries.Sum(e => e.Length) <= room) return new PlannedRecord(identifier, target, Concat(entries), null);
+        var length = 0;
+        foreach (var e in entries) length += e.Length;
+        if (length <= room) return new PlannedRecord(identifier, target, Concat(entries), null);
         var inline = new List<byte[]>();
         var used = 0;
         var i = 0;

@@ -8,9 +8,15 @@ namespace VmTools.Core.CloudInit.Iso9660;
 /// </summary>
 internal static class PathTable
 {
-    public readonly record struct Entry(byte[] Identifier, int ParentNumber, long Extent);
+    /// <summary>A class, not a struct: List and LINQ code over a module value type cannot be precompiled (ReadyToRun) and is JIT-compiled on a first call.</summary>
+    public sealed record Entry(byte[] Identifier, int ParentNumber, long Extent);
 
-    public static int Size(IEnumerable<Entry> entries) => entries.Sum(e => 8 + e.Identifier.Length + (e.Identifier.Length % 2));
+    public static int Size(IReadOnlyList<Entry> entries)
+    {
+        var size = 0;
+        foreach (var e in entries) size += 8 + e.Identifier.Length + (e.Identifier.Length % 2);
+        return size;
+    }
 
     public static byte[] Encode(IReadOnlyList<Entry> entries, bool bigEndian)
     {
