@@ -232,6 +232,8 @@ function Remove-StalePodmanFolder {
 # ---------------------------------------------------------------- test guest
 
 $script:GuestReadyMarker = 'FLIGHTVM-GUEST-READY'
+# The power-button listener every test guest sources, shared with the xunit guests.
+$script:PowerButtonScript = Join-Path $script:RepoRoot 'tests/Shared/GuestScripts/power-button.sh'
 
 function Get-TestGuest {
     <#
@@ -262,24 +264,11 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in `$(cat /lib/modules/load-order); do insmod `$m 2>/dev/null; done
 sleep 0.2
-# The power button's event node appears asynchronously (devtmpfs) after its driver binds, on a slow host
-# after the keyboard's: wait for it and listen there, never just on whatever exists yet.
-buttons=""
-for i in `$(seq 1 150); do
-  for e in /sys/class/input/event*; do
-    grep -qs "Power Button" "`$e/device/name" && [ -c "/dev/input/`${e##*/}" ] && buttons="`$buttons /dev/input/`${e##*/}"
-  done
-  [ -n "`$buttons" ] && break
-  sleep 0.2
-done
-[ -n "`$buttons" ] || echo POWER-BUTTON-NOT-FOUND
-for ev in `$buttons; do
-  ( dd if=`$ev of=/dev/null bs=24 count=1 2>/dev/null; echo POWER-BUTTON; sync; poweroff -f ) &
-done
+. /etc/power-button.sh
 echo $script:GuestReadyMarker
 while true; do sleep 3600; done
 "@
-    $initrd = New-BusyboxInitramfs -Path (Join-Path $dir 'flightvm-guest.gz') -InitScript $init -Kernel $kernel -Module virtio_pci, virtio_blk, button, evdev
+    $initrd = New-BusyboxInitramfs -Path (Join-Path $dir 'flightvm-guest.gz') -InitScript $init -Kernel $kernel -Module virtio_pci, virtio_blk, button, evdev -ExtraFile @{ 'etc/power-button.sh' = $script:PowerButtonScript }
     [pscustomobject]@{
         UnavailableReason = $null
         Kernel            = $kernel.VmlinuxPath
@@ -330,6 +319,7 @@ function New-SshTestGuest($Kernel, [string] $Directory) {
         'etc/passwd'                   = & $stage (Join-Path $layout 'passwd') '644'
         'etc/group'                    = & $stage (Join-Path $layout 'group') '644'
         'etc/nsswitch.conf'            = & $stage (Join-Path $layout 'nsswitch.conf') '644'
+        'etc/power-button.sh'          = $script:PowerButtonScript
         'etc/ssh/ssh_host_ed25519_key' = $hostKey
         'root/.ssh/authorized_keys'    = & $stage "$key.pub" '600'
     }

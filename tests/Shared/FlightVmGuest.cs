@@ -32,6 +32,9 @@ public static class FlightVmGuest
 
     public static string Kernel => TestGuest.Kernel.VmlinuxPath;
 
+    /// <summary>The power-button listener every test guest sources (tests/Shared/GuestScripts, copied beside the tests).</summary>
+    public static string PowerButtonScript => Path.Combine(AppContext.BaseDirectory, "GuestScripts", "power-button.sh");
+
     /// <summary>A small empty qcow2 base image.</summary>
     public static string CreateBase(string directory, string format = "qcow2", string size = "16M")
     {
@@ -49,24 +52,7 @@ public static class FlightVmGuest
             var dir = Path.Combine(Path.GetTempPath(), $"vmtools-flightvm-guest-{Environment.ProcessId}");
             Directory.CreateDirectory(dir);
             AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
-            var power = listenForPowerButton
-                ? """
-                  # The power button's event node appears asynchronously (devtmpfs) after its driver binds, on a slow host
-                  # after the keyboard's: wait for it and listen there, never just on whatever exists yet.
-                  buttons=""
-                  for i in $(seq 1 150); do
-                    for e in /sys/class/input/event*; do
-                      grep -qs "Power Button" "$e/device/name" && [ -c "/dev/input/${e##*/}" ] && buttons="$buttons /dev/input/${e##*/}"
-                    done
-                    [ -n "$buttons" ] && break
-                    sleep 0.2
-                  done
-                  [ -n "$buttons" ] || echo POWER-BUTTON-NOT-FOUND
-                  for ev in $buttons; do
-                    ( dd if=$ev of=/dev/null bs=24 count=1 2>/dev/null; echo POWER-BUTTON; sync; poweroff -f ) &
-                  done
-                  """
-                : "";
+            var power = listenForPowerButton ? ". /etc/power-button.sh" : "";
             // udhcpc runs the script with the lease in its environment; its output is the console.
             var network = dhcp
                 ? $$"""
@@ -101,7 +87,8 @@ public static class FlightVmGuest
                 """;
             // af_packet, which udhcpc needs, is built into Debian's kernel; virtio_net is a module.
             var modules = new[] { "virtio_pci", "virtio_blk", "button", "evdev" }.Concat(dhcp ? new[] { "virtio_net" } : Array.Empty<string>());
-            cached = TestGuest.BuildInitramfs(Path.Combine(dir, fileName), init, modules);
+            var extra = listenForPowerButton ? new Dictionary<string, string> { ["etc/power-button.sh"] = PowerButtonScript } : null;
+            cached = TestGuest.BuildInitramfs(Path.Combine(dir, fileName), init, modules, extra);
             return cached;
         }
     }

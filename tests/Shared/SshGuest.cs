@@ -75,6 +75,7 @@ public static partial class SshGuest
                 ["etc/passwd"] = Staged(dir, Path.Combine(layout, "passwd"), 0b110_100_100),
                 ["etc/group"] = Staged(dir, Path.Combine(layout, "group"), 0b110_100_100),
                 ["etc/nsswitch.conf"] = Staged(dir, Path.Combine(layout, "nsswitch.conf"), 0b110_100_100),
+                ["etc/power-button.sh"] = FlightVmGuest.PowerButtonScript,
                 ["etc/ssh/ssh_host_ed25519_key"] = hostKey,
                 ["root/.ssh/authorized_keys"] = Staged(dir, key + ".pub", 0b110_000_000),
             };
