@@ -40,8 +40,8 @@ try
         // A CI step writes its seed into a fresh workspace: a new path every run, deleted after the clock stops.
         cases.Add((label, psd1, "cloud-init", cloudInit, env));
         // The same call over the previous run's image: -Force replaces it, and the rename then frees the old
-        // 100 MB inode, waiting for any of its pages still being written back. That cost is the filesystem's
-        // and the same on every call (`mv` over the file pays it too), so it is shown apart from the first call's.
+        // 100 MB inode (its cached pages and extents). That cost is the filesystem's and the same on every
+        // call (`mv` over the file pays it too), so it is shown apart from the first call's.
         cases.Add((label, psd1, "cloud-init over the last seed", cloudInit.Replace("{seed}", Path.Combine(work.FullName, label + "-seed.iso")), env));
         cases.Add((label, psd1, "get-flightvm", $"{import}; Get-FlightVm | Out-Null", env));
     }
