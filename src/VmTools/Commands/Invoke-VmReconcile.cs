@@ -24,6 +24,7 @@ public sealed class InvokeVmReconcileCommand : VmToolsCmdlet
         foreach (var a in actions)
         {
             WriteObject(a);
+            if (a.Warning is not null) WriteWarning($"{a.Name}: {a.Warning}");
             if (a.Error is not null)
             {
                 var kind = a.ErrorId == "VmHandlesCorrupt" ? FailureKind.InvalidData : FailureKind.InvalidOperation;
