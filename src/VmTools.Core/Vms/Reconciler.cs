@@ -5,8 +5,8 @@ namespace VmTools.Core.Vms;
 
 /// <summary>
 /// Brings the records in line with the OS after any crash. One /proc scan serves every VM. Live VMs
-/// are kept, their handles re-seeded and their Running/Paused state set to what qemu says over QMP; dead ones are torn down (every error folded) and marked
-/// stopped, or broken with LastError. A record is never deleted. A corrupt scratch file is reported
+/// are kept, their handles re-seeded and their Running/Paused state set to what qemu says over QMP;
+/// dead ones are torn down (every error folded) and marked stopped, or broken with LastError. A record is never deleted. A corrupt scratch file is reported
 /// for its VM while the others proceed. Orphaned taps and loops are reported and, when asked, removed.
 /// Then the DHCP server of each VmTools bridge no VM runs on is stopped, and the bridge deleted once it has no ports.
 /// </summary>
@@ -119,7 +119,8 @@ public sealed class Reconciler
     /// resume done outside VmTools (another QMP client, werror=stop on an I/O error) is corrected. When the
     /// socket does not answer in time the record is kept, with a warning: a busy or hung monitor is no
     /// reason to demote a live VM, and reconcile must not hang on it. Only live VMs are asked, one at a
-    /// time under their lock, so the answer cannot race a Suspend or Resume of the same VM.
+    /// time and, when applying, under their lock, so the answer cannot race a Suspend or Resume of the
+    /// same VM; the cost is bounded by the timeout per live VM.
     /// </summary>
     private static async Task<(VmState After, string Said, string? Warning)> AskQemuAsync(FlightVm vm, CancellationToken ct)
     {
