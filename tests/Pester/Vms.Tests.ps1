@@ -13,6 +13,23 @@ BeforeAll {
     $script:Guest = if ($TestGuest.UnavailableReason) { @{} } else {
         @{ Kernel = $TestGuest.Kernel; Initrd = $TestGuest.Initrd; KernelArgs = $TestGuest.KernelArgs; MemoryMB = 96 }
     }
+
+    # Another QMP client, not VmTools: greeting, capabilities, then one raw command on the VM's socket.
+    function Send-RawQmp([string] $Socket, [string] $Command) {
+        $s = [Net.Sockets.Socket]::new([Net.Sockets.AddressFamily]::Unix, [Net.Sockets.SocketType]::Stream, [Net.Sockets.ProtocolType]::Unspecified)
+        try {
+            $s.ReceiveTimeout = 10000
+            $s.Connect([Net.Sockets.UnixDomainSocketEndPoint]::new($Socket))
+            $stream = [Net.Sockets.NetworkStream]::new($s)
+            $reader = [IO.StreamReader]::new($stream); $writer = [IO.StreamWriter]::new($stream); $writer.AutoFlush = $true
+            $reader.ReadLine() | Should -Match '"QMP"'
+            foreach ($c in '{"execute":"qmp_capabilities"}', $Command) {
+                $writer.WriteLine($c)
+                do { $line = $reader.ReadLine() } while ($line -match '"event"')
+                $line | Should -Match '"return"'
+            }
+        } finally { $s.Dispose() }
+    }
 }
 
 AfterAll {
@@ -118,7 +135,7 @@ Describe 'VMs' {
     }
 
     # Twin: RunControlCmdletTests.SuspendResumeRestart_ChangeTheRecordedState_WhatIfChangesNothing_AndAStoppedVmIsVmNotRunning
-    It 'suspends, resumes and restarts a VM, and reconcile keeps a paused VM paused' {
+    It 'suspends, resumes and restarts a VM, and reconcile records Paused or Running as qemu says, however it was paused' {
         Assert-RealComponent $TestGuest
         Start-FlightVm -ImagePath $Base -Name rc @Guest -Wait -ReadyPattern $Marker -Timeout 120 | Out-Null
         Suspend-FlightVm rc -WhatIf
@@ -126,6 +143,14 @@ Describe 'VMs' {
         (Suspend-FlightVm rc -PassThru).State | Should -Be 'Paused'
         (Invoke-VmReconcile | Where-Object Name -eq rc).StateAfter | Should -Be 'Paused'
         (Get-FlightVm -State Paused | Resume-FlightVm -PassThru).State | Should -Be 'Running'
+        # Paused and resumed behind VmTools' back: reconcile records what qemu says, and the views still format.
+        Send-RawQmp (Get-FlightVm rc).QmpSocketPath '{"execute":"stop"}'
+        (Invoke-VmReconcile | Where-Object Name -eq rc).StateAfter | Should -Be 'Paused'
+        (Get-FlightVm rc | Out-String) | Should -Match 'rc\s+Paused'
+        (Get-VmHandles rc | Out-String) | Should -Match 'rc'
+        Send-RawQmp (Get-FlightVm rc).QmpSocketPath '{"execute":"cont"}'
+        (Invoke-VmReconcile | Where-Object Name -eq rc).StateAfter | Should -Be 'Running'
+        (Get-FlightVm rc).State | Should -Be 'Running'
         (Restart-FlightVm rc -PassThru).State | Should -Be 'Running'
         $deadline = (Get-Date).AddSeconds(120)
         while (@(Get-FlightVmConsole rc | Select-String $Marker).Count -lt 2 -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 200 }

@@ -5,13 +5,16 @@ namespace VmTools.Core.Vms;
 
 /// <summary>
 /// Brings the records in line with the OS after any crash. One /proc scan serves every VM. Live VMs
-/// are kept and their handles re-seeded; dead ones are torn down (every error folded) and marked
-/// stopped, or broken with LastError. A record is never deleted. A corrupt scratch file is reported
+/// are kept, their handles re-seeded and their Running/Paused state set to what qemu says over QMP;
+/// dead ones are torn down (every error folded) and marked stopped, or broken with LastError. A record is never deleted. A corrupt scratch file is reported
 /// for its VM while the others proceed. Orphaned taps and loops are reported and, when asked, removed.
 /// Then the DHCP server of each VmTools bridge no VM runs on is stopped, and the bridge deleted once it has no ports.
 /// </summary>
 public sealed class Reconciler
 {
+    /// <summary>How long reconcile waits for one live VM's QMP socket to say its status; short, since a hung socket only costs a warning.</summary>
+    public static readonly TimeSpan QmpStatusTimeout = TimeSpan.FromSeconds(2);
+
     private readonly StateDb _db;
     private readonly VmToolsPaths _paths;
     private readonly ICommandRunner _runner;
@@ -69,15 +72,14 @@ public sealed class Reconciler
             if (d.Alive)
             {
                 Own(d.Handles!, ownedTaps, ownedLoops);
-                // A live qemu is Running, unless it was paused on purpose: halted CPUs are not a crash to repair.
-                var after = vm.State == VmState.Paused ? VmState.Paused : VmState.Running;
+                var (after, said, warning) = await AskQemuAsync(vm, ct).ConfigureAwait(false);
                 if (apply)
                 {
                     HandleStore.Set(vm, d.Handles!);
                     if (vm.State != after) store.SetState(vm, after, null);
                 }
 
-                actions.Add(new VmReconcileAction { Name = vm.Name, Action = VmReconcileActionKind.Keep, StateBefore = vm.State, StateAfter = after, Applied = apply, Detail = $"qemu pid {d.Process!.Pid} alive ({d.Source})" });
+                actions.Add(new VmReconcileAction { Name = vm.Name, Action = VmReconcileActionKind.Keep, StateBefore = vm.State, StateAfter = after, Applied = apply, Detail = $"qemu pid {d.Process!.Pid} alive ({d.Source}), {said}", Warning = warning });
                 continue;
             }
 
@@ -110,6 +112,32 @@ public sealed class Reconciler
         actions.AddRange(orphans);
         actions.AddRange(await BridgesAsync(vms, actions, orphans, apply, removeOrphans, ct).ConfigureAwait(false));
         return actions;
+    }
+
+    /// <summary>
+    /// A live qemu's record follows what qemu says its CPUs do (<see cref="QemuRunStatus"/>), so a pause or
+    /// resume done outside VmTools (another QMP client, werror=stop on an I/O error) is corrected. When the
+    /// socket does not answer in time the record is kept, with a warning: a busy or hung monitor is no
+    /// reason to demote a live VM, and reconcile must not hang on it. Only live VMs are asked, one at a
+    /// time and, when applying, under their lock, so the answer cannot race a Suspend or Resume of the
+    /// same VM; the cost is bounded by the timeout per live VM.
+    /// </summary>
+    private static async Task<(VmState After, string Said, string? Warning)> AskQemuAsync(FlightVm vm, CancellationToken ct)
+    {
+        try
+        {
+            var status = await QemuRunStatus.QueryAsync(vm.QmpSocketPath, QmpStatusTimeout, ct).ConfigureAwait(false);
+            var warning = status.Unusual
+                ? $"qemu reports status '{status.Status}' (CPUs halted, not by a pause request): recorded as Paused; Resume-FlightVm may not bring the guest back until its cause is dealt with"
+                : null;
+            return (status.State, "QMP status " + status.Status, warning);
+        }
+        catch (VmToolsException e) when (e.ErrorId == "VmQmpFailed")
+        {
+            // Without qemu's word the record stands: a paused VM stays paused, any other live VM runs.
+            var kept = vm.State == VmState.Paused ? VmState.Paused : VmState.Running;
+            return (kept, "QMP did not answer", $"qemu is alive but its QMP socket did not answer ({e.Message}); state kept as {kept}");
+        }
     }
 
     private async Task<List<VmReconcileAction>> OrphansAsync(IReadOnlyList<FlightVm> vms, HashSet<string> ownedTaps, HashSet<string> ownedLoops, bool remove, CancellationToken ct)

@@ -2,7 +2,7 @@ namespace VmTools.Core.Vms;
 
 public enum VmReconcileActionKind
 {
-    /// <summary>qemu is alive: keep it, re-seed cache and scratch file.</summary>
+    /// <summary>qemu is alive: keep it, re-seed cache and scratch file, record Running or Paused as qemu says.</summary>
     Keep,
 
     /// <summary>qemu is gone: release its tap, dm target and loops, then mark it stopped (or broken).</summary>
@@ -44,6 +44,9 @@ public sealed record VmReconcileAction
     public string? Detail { get; init; }
 
     public string? Error { get; init; }
+
+    /// <summary>Something to know though nothing failed: qemu halted the guest by itself, or its QMP socket did not answer.</summary>
+    public string? Warning { get; init; }
 
     /// <summary>The ErrorId of <see cref="Error"/>, so the cmdlet can surface it as such.</summary>
     public string? ErrorId { get; init; }

@@ -7,7 +7,7 @@ public enum VmState
     Starting,
     Running,
 
-    /// <summary>qemu runs but the guest's CPUs are halted (QMP stop, Suspend-FlightVm); alive for every purpose but running guest code.</summary>
+    /// <summary>qemu runs but the guest's CPUs are halted (QMP stop, Suspend-FlightVm, or qemu itself, e.g. io-error: reconcile records what qemu says); alive for every purpose but running guest code.</summary>
     Paused,
 
     Stopped,

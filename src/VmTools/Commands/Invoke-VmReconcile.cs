@@ -5,7 +5,8 @@ using VmTools.Core.Vms;
 namespace VmTools.Commands;
 
 /// <summary>
-/// Brings VM records in line with the OS: keeps live VMs, tears down dead ones and marks them stopped,
+/// Brings VM records in line with the OS: keeps live VMs (Running or Paused as qemu says; warnings when
+/// qemu halted the guest itself or its QMP socket did not answer), tears down dead ones and marks them stopped,
 /// reports corrupt scratch files and orphaned taps/loops. -WhatIf shows the plan.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "VmReconcile", SupportsShouldProcess = true)]
@@ -24,6 +25,7 @@ public sealed class InvokeVmReconcileCommand : VmToolsCmdlet
         foreach (var a in actions)
         {
             WriteObject(a);
+            if (a.Warning is not null) WriteWarning($"{a.Name}: {a.Warning}");
             if (a.Error is not null)
             {
                 var kind = a.ErrorId == "VmHandlesCorrupt" ? FailureKind.InvalidData : FailureKind.InvalidOperation;
