@@ -25,7 +25,7 @@ try
             {
                 Name = $"bench-{i}", Id = id, State = VmState.Running, ImagePath = "/base.qcow2", DiskMode = VmDiskMode.Overlay,
                 OverlayPath = Path.Combine(dir, "overlay.qcow2"), Directory = dir, ConsoleLogPath = Path.Combine(dir, "console.log"),
-                QmpSocketPath = Path.Combine(dir, "qmp.sock"), Network = VmNetworkMode.User, SshPort = 30000 + i, MacAddress = MacAddresses.New(),
+                QmpSocketPath = Path.Combine(dir, "qmp.sock"), Network = VmNetworkMode.User, SshPort = 30000 + i, MacAddress = $"52:54:00:{i >> 16 & 0xff:x2}:{i >> 8 & 0xff:x2}:{i & 0xff:x2}", // distinct: random MACs collide now and then in 1000 records
                 MemoryMB = 64, CpuCount = 1, CreatedAt = DateTimeOffset.UtcNow,
             };
             store.Insert(tx, vm);
