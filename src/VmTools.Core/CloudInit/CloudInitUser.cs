@@ -38,6 +38,21 @@ public sealed partial class CloudInitUser
         Shell = shell;
     }
 
+    /// <summary>
+    /// The one account New-CloudInitConfig's parameters describe, or null when no -UserName is given;
+    /// keys or a password without a name are refused rather than dropped (CloudInitUserNameMissing).
+    /// </summary>
+    public static CloudInitUser? FromParameters(string? name, IReadOnlyList<string>? sshAuthorizedKeys, string? passwordHash, string? plainPassword)
+    {
+        if (name is not null) return new CloudInitUser(name, sshAuthorizedKeys, passwordHash, plainPassword);
+        if (sshAuthorizedKeys is not null || passwordHash is not null || plainPassword is not null)
+        {
+            throw new VmToolsException("CloudInitUserNameMissing", FailureKind.InvalidArgument, "-SshAuthorizedKey, -PasswordHash and -Password need -UserName.");
+        }
+
+        return null;
+    }
+
     public string Name { get; }
 
     public IReadOnlyList<string> SshAuthorizedKeys { get; }

@@ -1,3 +1,5 @@
+using VmTools.Core.Vms;
+
 namespace VmTools.Core.KubeVirt;
 
 /// <summary>
@@ -28,4 +30,20 @@ public sealed record KubeVirtVmRequest
 
     /// <summary>The NIC's MAC when no seed names one (a FlightVm's recorded MAC); a seed's MAC must agree with it.</summary>
     public string? MacAddress { get; init; }
+
+    /// <summary>
+    /// This request completed from a FlightVm it describes: the base the VM booted (asked of
+    /// <paramref name="imageOfVm"/> only when no image was given), its seed, its name as a Kubernetes name,
+    /// its sizing where the caller gave none, and its recorded MAC.
+    /// </summary>
+    public KubeVirtVmRequest ForFlightVm(FlightVm vm, Func<ContainerDiskImage> imageOfVm, bool memoryGiven, bool cpuGiven) => this with
+    {
+        // Image is null until something gives one (the cmdlet builds the request before it knows).
+        Image = Image ?? imageOfVm(),
+        Seed = Seed ?? (vm.CloudInitPath is { } seedPath ? KubeVirtSeed.FromPath(seedPath) : null),
+        Name = Name ?? KubeVirtManifestBuilder.NameFor(vm.Name),
+        MemoryMB = memoryGiven ? MemoryMB : vm.MemoryMB,
+        CpuCount = cpuGiven ? CpuCount : vm.CpuCount,
+        MacAddress = vm.MacAddress,
+    };
 }

@@ -23,7 +23,7 @@ public sealed class ConvertToKubeVirtVirtualMachineCommand : VmToolsCmdlet
     private const string JsonSet = "Json";
 
     private readonly List<KubernetesManifest> _manifests = new();
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly VirtualMachineNames _names = new();
 
     /// <summary>A Get-Qcow2Cache entry (or any object with Reference and Digest), a CloudInitConfig, a CloudInitIso, or a FlightVm.</summary>
     [Parameter(ValueFromPipeline = true)]
@@ -75,12 +75,7 @@ public sealed class ConvertToKubeVirtVirtualMachineCommand : VmToolsCmdlet
         var manifests = TryGuard(() => KubeVirtManifestBuilder.Build(request));
         if (manifests is null) return;
         var vm = manifests.OfType<VirtualMachineManifest>().Single();
-        if (!_names.Add(vm.Namespace + "/" + vm.Name))
-        {
-            WriteError(ToErrorRecord(new VmToolsException("KubeVirtNameDuplicate", FailureKind.InvalidArgument,
-                $"A VirtualMachine named '{vm.Name}' in '{vm.Namespace}' was already written; give each seed its own hostname, or convert one at a time with -Name.") { Target = vm.Name }));
-            return;
-        }
+        if (TryGuard(() => { _names.Claim(vm); return vm; }) is null) return;
 
         if (ParameterSetName == ObjectSet) WriteObject(manifests, enumerateCollection: true);
         else _manifests.AddRange(manifests);
@@ -98,35 +93,19 @@ public sealed class ConvertToKubeVirtVirtualMachineCommand : VmToolsCmdlet
         var bound = MyInvocation.BoundParameters;
         ContainerDiskImage? image = Image is null ? null : ImageFrom(Image);
         KubeVirtSeed? seed = CloudInit is null ? null : SeedFrom(CloudInit);
-        var request = new KubeVirtVmRequest { Image = null!, Name = Name, Namespace = Namespace, MemoryMB = MemoryMB, CpuCount = CpuCount, RunStrategy = RunStrategy, Binding = NetworkBinding, Labels = LabelsFrom(Labels) };
-        switch (piped)
+        var request = new KubeVirtVmRequest { Image = image!, Seed = seed, Name = Name, Namespace = Namespace, MemoryMB = MemoryMB, CpuCount = CpuCount, RunStrategy = RunStrategy, Binding = NetworkBinding, Labels = LabelsFrom(Labels) };
+        request = piped switch
         {
-            case null:
-                break;
-            case FlightVm vm:
-                image ??= ImageOfFlightVm(vm);
-                seed ??= vm.CloudInitPath is { } seedPath ? KubeVirtSeed.FromPath(seedPath) : null;
-                request = request with
-                {
-                    Name = Name ?? KubeVirtManifestBuilder.NameFor(vm.Name),
-                    MemoryMB = bound.ContainsKey(nameof(MemoryMB)) ? MemoryMB : vm.MemoryMB,
-                    CpuCount = bound.ContainsKey(nameof(CpuCount)) ? CpuCount : vm.CpuCount,
-                    MacAddress = vm.MacAddress,
-                };
-                break;
-            case CloudInitConfig or CloudInitIso:
-                seed = SeedFrom(piped);
-                break;
-            default:
-                image = ImageFrom(InputObject!);
-                break;
-        }
+            null => request,
+            FlightVm vm => request.ForFlightVm(vm, () => ImageOfFlightVm(vm), memoryGiven: bound.ContainsKey(nameof(MemoryMB)), cpuGiven: bound.ContainsKey(nameof(CpuCount))),
+            CloudInitConfig or CloudInitIso => request with { Seed = SeedFrom(piped) },
+            _ => request with { Image = ImageFrom(InputObject!) },
+        };
 
         return request with
         {
-            Image = image ?? throw new VmToolsException("KubeVirtImageMissing", FailureKind.InvalidArgument,
+            Image = request.Image ?? throw new VmToolsException("KubeVirtImageMissing", FailureKind.InvalidArgument,
                 "No cached base for the VirtualMachine: pipe a Get-Qcow2Cache entry or give -Image."),
-            Seed = seed,
         };
     }
 

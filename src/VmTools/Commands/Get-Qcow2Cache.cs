@@ -21,12 +21,12 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
     [ValidateNotNullOrEmpty]
     public string? Tag { get; set; }
 
-    /// <summary>Also place the disk here (e.g. bin/output/qcow2/disk.qcow2).</summary>
     /// <summary>Pin: this manifest digest (sha256:…) instead of tags; also written as -Repository repo@sha256:….</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Digest { get; set; }
 
+    /// <summary>Also place the disk here (e.g. bin/output/qcow2/disk.qcow2).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Destination { get; set; }
@@ -112,6 +112,7 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
         WriteObject(entry);
     }
 
+    /// <summary>Runs -Build (after ShouldProcess) and hands what it made to the core, which records, publishes and answers with the store's copy.</summary>
     private Qcow2CacheEntry? BuildAndPublish(Core.State.StateDb db, ImageReference repository, string[] tags, SourceRevision revision, OciPlatform platform)
     {
         if (!ShouldProcess(repository.WithTag(tags[0]).ToString(), "Build the base image and publish it")) return null;
@@ -131,40 +132,17 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
         }
 
         var diskPath = ResolvePath(built!);
-        var bootFiles = BootFilesOf(last);
-        var buildTime = clock.Elapsed;
-        new CacheEventLog(db).Record(CacheEventKind.Built, repository.WithTag(tags[0]).ToString(), new FileInfo(diskPath).Length, buildTime);
-        var publishTags = Tag is null && !revision.IsClean ? new[] { tags[0] } : tags;
-        if (NoPublish)
+        var request = new CacheFillRequest(diskPath, repository, tags, revision)
         {
-            return new Qcow2CacheEntry { Reference = repository.WithTag(tags[0]).ToString(), Tag = tags[0], Path = diskPath, Size = new FileInfo(diskPath).Length, Status = CacheStatus.Built, Source = "Build", Duration = clock.Elapsed };
-        }
-
-        var publisher = new Qcow2CachePublisher(db, Paths);
-        var result = RunCore(c => publisher.PublishAsync(new PublishRequest(diskPath, repository, publishTags, revision)
-        {
-            BootFiles = bootFiles,
+            BootFiles = BootFilesOf(last),
+            BuildTime = clock.Elapsed,
+            TagsFromRevision = Tag is null,
+            Publish = !NoPublish,
             Platform = platform,
             Created = PublishTime.For(diskPath),
             RegistryEnabled = Settings.RegistryEnabled,
-            ClientOptions = ClientOptions(c.Verbose),
-        }, c, c.Cancellation));
-        WriteVerbose($"Published {result.Reference} ({result.Digest}); {result.BytesUploaded} bytes uploaded.");
-        var stored = new ImageStore(db, Paths).FindVerified(result.LayerDigest);
-        return new Qcow2CacheEntry
-        {
-            Reference = result.Reference,
-            Tag = publishTags[0],
-            Digest = result.Digest,
-            LayerDigest = result.LayerDigest,
-            Path = stored?.DiskPath ?? diskPath,
-            Size = new FileInfo(diskPath).Length,
-            Status = CacheStatus.Built,
-            Source = "Build",
-            KernelPath = bootFiles.FirstOrDefault(b => b.Name.StartsWith("vmlinu", StringComparison.Ordinal))?.SourcePath,
-            InitrdPath = bootFiles.FirstOrDefault(b => b.Name.StartsWith("initr", StringComparison.Ordinal))?.SourcePath,
-            Duration = clock.Elapsed,
         };
+        return RunCore(c => new Qcow2CacheFiller(db, Paths).FillAsync(request with { ClientOptions = ClientOptions(c.Verbose) }, c, c.Cancellation));
     }
 
     /// <summary>The manifest digest to pin, from -Digest or repo@digest; a pin excludes -Tag and -Build (a build has no digest to match).</summary>

@@ -84,18 +84,9 @@ public sealed class NewCloudInitConfigCommand : VmToolsCmdlet
     protected override void EndProcessing()
     {
         var configDir = ConfigDirectory ?? (Environment.GetEnvironmentVariable("VM_CONFIG_DIR") is { Length: > 0 } fromEnv ? fromEnv : null);
-        var users = new List<CloudInitUser>();
         var config = Build(() =>
         {
-            if (UserName is not null)
-            {
-                users.Add(new CloudInitUser(UserName, SshAuthorizedKey, PasswordHash, Password is null ? null : Plain(Password)));
-            }
-            else if (SshAuthorizedKey is not null || PasswordHash is not null || Password is not null)
-            {
-                throw new VmToolsException("CloudInitUserNameMissing", FailureKind.InvalidArgument, "-SshAuthorizedKey, -PasswordHash and -Password need -UserName.");
-            }
-
+            var user = CloudInitUser.FromParameters(UserName, SshAuthorizedKey, PasswordHash, Password is null ? null : Plain(Password));
             return CloudInitConfig.Create(new CloudInitInputs
             {
                 BaseDirectory = CurrentDirectory,
@@ -109,7 +100,7 @@ public sealed class NewCloudInitConfigCommand : VmToolsCmdlet
                 RegistryAddress = RegistryAddress,
                 RegistryInsecure = RegistryInsecure.IsPresent,
                 AgentServiceName = AgentServiceName,
-                Users = users,
+                Users = user is null ? Array.Empty<CloudInitUser>() : new[] { user },
                 WriteFiles = (WriteFile ?? Array.Empty<Hashtable>()).Select(ToWriteFile).ToList(),
                 RunCommands = RunCommand ?? Array.Empty<string>(),
                 MacAddress = MacAddress,

@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Management.Automation;
-using VmTools.Core.Engine;
 using VmTools.Core.Host;
 using VmTools.Core.Images;
 
@@ -87,72 +86,29 @@ public sealed class NewQcow2ImageCommand : VmToolsCmdlet
 
     protected override void EndProcessing()
     {
-        var output = ResolvePath(Path);
-        if (Directory.Exists(output)) ThrowArgumentError("Qcow2ImagePathIsDirectory", $"-Path '{output}' is a folder; give the qcow2 file's path.", Path);
-        if (File.Exists(output) && !Force)
+        var arguments = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in BuildArgument ?? new Hashtable()) arguments[e.Key.ToString()!] = e.Value?.ToString() ?? string.Empty;
+        var request = Guard(() => Qcow2ImageRequest.Create(new Qcow2ImageInputs(ResolvePath(Path))
         {
-            ThrowTerminatingError(new ErrorRecord(new Core.VmToolsException("Qcow2ImageExists", Core.FailureKind.ResourceExists,
-                $"'{output}' already exists; pass -Force to replace it.") { Target = output }, "Qcow2ImageExists", ErrorCategory.ResourceExists, output));
-        }
-
-        var source = Source();
-        if (EngineHost is not null || source is not Qcow2ImageSource.RootfsArchive)
-        {
-            try { EngineEndpoint.Resolve(EngineHost); }
-            catch (Core.VmToolsException e) { ThrowTerminatingError(ToErrorRecord(e)); }
-        }
-
-        if (!ShouldProcess(output, $"Build a bootable qcow2 from {source}")) return;
-        var request = new Qcow2ImageRequest(output, source)
-        {
-            Size = MyInvocation.BoundParameters.ContainsKey(nameof(SizeGB)) ? (long)(SizeGB * (1L << 30)) / (1 << 20) * (1 << 20) : null,
+            OutputPathAsWritten = Path,
+            Containerfile = ParameterSetName == ContainerfileSet ? ResolvePath(Containerfile) : null,
+            ContextDirectory = Context is null ? null : ResolvePath(Context),
+            BuildArguments = arguments,
+            ImageTags = ImageTag ?? Array.Empty<string>(),
+            NoCache = NoCache,
+            Network = Network,
+            Image = ParameterSetName == ImageSet ? Image : null,
+            Pull = Pull,
+            RootfsArchive = ParameterSetName == RootfsSet ? ResolvePath(RootfsPath) : null,
+            SizeGB = MyInvocation.BoundParameters.ContainsKey(nameof(SizeGB)) ? SizeGB : null,
             Label = Label,
             RequireKernel = RequireKernel,
             Overwrite = Force,
             EngineHost = EngineHost,
-        };
+        }));
+
+        if (!ShouldProcess(request.OutputPath, $"Build a bootable qcow2 from {request.Source}")) return;
         var image = RunCore(c => new Qcow2ImageBuilder(ProcessRunner.Instance).BuildAsync(request with { Log = c.Verbose, Warn = c.Warning }, c, c.Cancellation));
         WriteObject(image);
     }
-
-    private Qcow2ImageSource Source()
-    {
-        switch (ParameterSetName)
-        {
-            case ImageSet:
-                if (!Core.Registry.ImageReference.TryParse(Image, out _)) ThrowArgumentError("ContainerImageReferenceInvalid", $"'{Image}' is not an image reference.", Image);
-                return new Qcow2ImageSource.Image(Image, Pull);
-            case RootfsSet:
-                var archive = ResolvePath(RootfsPath);
-                if (!File.Exists(archive)) NotFound($"Root filesystem archive '{archive}' does not exist.", archive);
-                return new Qcow2ImageSource.RootfsArchive(archive);
-            default:
-                var file = ResolvePath(Containerfile);
-                if (Directory.Exists(file))
-                {
-                    file = new[] { "Containerfile", "Dockerfile" }.Select(n => System.IO.Path.Combine(file, n)).FirstOrDefault(File.Exists) ?? System.IO.Path.Combine(file, "Containerfile");
-                }
-
-                if (!File.Exists(file)) NotFound($"Containerfile '{file}' does not exist.", file);
-                var context = Context is null ? System.IO.Path.GetDirectoryName(file)! : ResolvePath(Context);
-                if (!Directory.Exists(context)) NotFound($"Build context folder '{context}' does not exist.", context);
-                var arguments = new Dictionary<string, string>(StringComparer.Ordinal);
-                if (BuildArgument is not null)
-                {
-                    foreach (DictionaryEntry e in BuildArgument) arguments[e.Key.ToString()!] = e.Value?.ToString() ?? string.Empty;
-                }
-
-                return new Qcow2ImageSource.Containerfile(new EngineBuild(context, file)
-                {
-                    Tags = ImageTag ?? Array.Empty<string>(),
-                    BuildArguments = arguments,
-                    NoCache = NoCache,
-                    NetworkMode = Network,
-                });
-        }
-    }
-
-    private void NotFound(string message, string target)
-        => ThrowTerminatingError(new ErrorRecord(new Core.VmToolsException("Qcow2ImageInputNotFound", Core.FailureKind.NotFound, message) { Target = target },
-            "Qcow2ImageInputNotFound", ErrorCategory.ObjectNotFound, target));
 }

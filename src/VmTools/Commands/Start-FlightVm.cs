@@ -107,7 +107,11 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             DiskMode = DiskMode,
             Accelerator = MyInvocation.BoundParameters.ContainsKey(nameof(Accelerator)) ? Accelerator : null,
         };
-        request = request with { MacAddress = NicMac(request.CloudInitPath) };
+        // New-CloudInitIso's output carries the MAC its network-config names; a path alone is read by the core.
+        var seedMac = CloudInit is null ? null : PSObject.AsPSObject(CloudInit).Properties["MacAddress"]?.Value?.ToString();
+        var nic = Guard(() => NicMacChoice.For(MacAddress, seedMac, request.CloudInitPath));
+        if (nic.FromSeed) WriteVerbose($"NIC MAC {nic.MacAddress}, from the seed.");
+        request = request with { MacAddress = nic.MacAddress };
         if (ReadyPattern is not null && !Wait) ThrowArgumentError("VmReadyPatternWithoutWait", "-ReadyPattern is used with -Wait.", ReadyPattern);
 
         using var db = OpenState();
@@ -142,25 +146,6 @@ public sealed class StartFlightVmCommand : VmToolsCmdlet
             var ready = TryRunCore(ctx => lifecycle.WaitAsync(r.Vm.Name, ReadyPattern, TimeSpan.FromSeconds(Timeout), ctx.Cancellation, TimeSpan.FromSeconds(SilentConsoleWarning), ctx.Warning));
             if (ready is not null) WriteObject(ready);
         }
-    }
-
-    /// <summary>
-    /// -MacAddress, else the seed's own: from New-CloudInitIso's output, or read from the image when
-    /// only its path is given. Both known and different would leave the guest without network.
-    /// </summary>
-    private string? NicMac(string? seedPath)
-    {
-        var fromSeed = CloudInit is null ? null : PSObject.AsPSObject(CloudInit).Properties["MacAddress"]?.Value?.ToString() is { Length: > 0 } m ? m : null;
-        if (fromSeed is null && seedPath is not null && File.Exists(seedPath)) fromSeed = Core.CloudInit.SeedImage.MacAddressOf(seedPath);
-        // An invalid -MacAddress is not compared: VmLifecycle.Validate reports it as VmMacAddressInvalid.
-        if (MacAddress is not null && fromSeed is not null && MacAddresses.Normalize(MacAddress) is { } given
-            && !string.Equals(given, MacAddresses.Normalize(fromSeed), StringComparison.Ordinal))
-        {
-            ThrowArgumentError("VmMacAddressMismatch", $"-MacAddress {MacAddress} differs from the seed's {fromSeed}; the seed's network-config would not find the NIC.", MacAddress);
-        }
-
-        if (MacAddress is null && fromSeed is not null) WriteVerbose($"NIC MAC {fromSeed}, from the seed.");
-        return MacAddress ?? fromSeed;
     }
 
     private string PathOf(object value, string parameter, params string[] properties)

@@ -1,4 +1,5 @@
 using VmTools.Core.Host;
+using VmTools.Core.Tests.Host;
 using VmTools.Core.Vms;
 
 namespace VmTools.Core.Tests.Vms;

@@ -1,8 +1,11 @@
-namespace VmTools.Core.Host;
+using VmTools.Core.Host;
+
+namespace VmTools.Core.Tests.Host;
 
 /// <summary>
 /// A runner that answers from a script instead of the OS, for paths this kernel cannot take
 /// (device-mapper). It records every argv so tests assert the exact commands and the rollback order.
+/// Test-only: it lives here, not in the shipped core, so no host can be handed a runner that runs nothing.
 /// </summary>
 public sealed class ScriptedRunner : ICommandRunner
 {
