@@ -1,4 +1,8 @@
+using System.Diagnostics;
 using System.Management.Automation;
+using VmTools.Core.Host;
+using VmTools.Core.State;
+using VmTools.Core.Vms;
 using VmTools.TestSupport;
 
 namespace VmTools.Tests.Vms;
@@ -138,6 +142,51 @@ public sealed class FlightVmCmdletTests
             """, s.GuestParameters("warp")));
         Assert.Single(s.Ps.Invoke("Get-FlightVm"), o => o.Properties["Name"].Value.ToString() == "tcg");
         s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+    }
+
+    /// <summary>
+    /// -Network Tap on a bridge VmTools would create needs its DHCP server, dnsmasq. In a step that cannot
+    /// find it (a mount namespace hides it from PATH, /usr/sbin and /sbin) the start fails with its own
+    /// ErrorId before anything exists: no bridge, no bridge or VM record, nothing under the VM folder.
+    /// </summary>
+    [Fact]
+    public async Task TapOnANewBridge_WithoutDnsmasq_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory()
+    {
+        RealComponent.RequireRoot("tap devices and bridges");
+        RealComponent.RequireProgram("ip", "apt-get install iproute2");
+        var ct = TestContext.Current.CancellationToken;
+        using var s = new VmSession();
+        using var hidden = new WithoutProgram("dnsmasq");
+        var bridge = "vmtnd" + Guid.NewGuid().ToString("N")[..6];
+        try
+        {
+            using var step = Process.Start(hidden.Wrap(ScriptHostProcess.StartInfo("""
+                param($module, $base, $bridge)
+                Import-Module $module -ErrorAction Stop
+                Start-FlightVm -ImagePath $base -Name tapless -Network Tap -Bridge $bridge -MemoryMB 96
+                """, new Dictionary<string, string?> { ["VMTOOLS_HOME"] = s.Home }, PowerShellHost.ModuleManifest, s.BaseImage, bridge)))!;
+            var stdout = step.StandardOutput.ReadToEndAsync(ct);
+            var stderr = step.StandardError.ReadToEndAsync(ct);
+            await step.WaitForExitAsync(ct);
+            var error = await stderr;
+            Assert.True(step.ExitCode == 1, $"exit {step.ExitCode}, stderr: {error}");
+            Assert.StartsWith("VmDhcpServerUnavailable,VmTools.Commands.StartFlightVmCommand: ", error, StringComparison.Ordinal);
+            Assert.Contains("apt-get install dnsmasq-base", error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, await stdout);
+
+            Assert.False(Directory.Exists("/sys/class/net/" + bridge), $"bridge {bridge} was created");
+            Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
+            var paths = VmToolsPaths.FromEnvironment(k => k == "VMTOOLS_HOME" ? s.Home : null);
+            using (var db = StateDb.Open(paths.DatabasePath)) Assert.Empty(new BridgeStore(db, paths).List());
+            Assert.False(Directory.Exists(paths.VmDirectory) && Directory.EnumerateFileSystemEntries(paths.VmDirectory).Any(), "a refused start left a VM directory");
+            Assert.False(Directory.Exists(paths.NetworkDirectory) && Directory.EnumerateFileSystemEntries(paths.NetworkDirectory).Any(), "a refused start left a bridge's DHCP folder");
+            Assert.Empty(Directory.EnumerateFileSystemEntries("/sys/class/net", VmNaming.TapPrefix(paths) + "*"));
+            Assert.DoesNotContain(ProcessTable.Scan().Processes, p => p.CommandLine.Contains("--pid-file=" + s.Home, StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (Directory.Exists("/sys/class/net/" + bridge)) Programs.Run("ip", "link", "del", bridge);
+        }
     }
 
     [Fact]
