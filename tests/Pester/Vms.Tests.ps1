@@ -204,7 +204,7 @@ Describe 'VMs' {
         }
     }
 
-    # Twin: FlightVmCmdletTests.TapOnANewBridge_WithoutDnsmasq_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory
+    # Twin: FlightVmCmdletTests.TapWithoutDnsmasq_OnANewBridge_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory_OnTheUsersBridge_Starts
     It 'refuses -Network Tap on a new bridge with VmDhcpServerUnavailable in a step that cannot find dnsmasq, leaving no bridge, VM or DHCP folder' {
         $tap = Get-TapNetworking
         Assert-RealComponent $tap

@@ -148,9 +148,10 @@ public sealed class FlightVmCmdletTests
     /// -Network Tap on a bridge VmTools would create needs its DHCP server, dnsmasq. In a step that cannot
     /// find it (a mount namespace hides it from PATH, /usr/sbin and /sbin) the start fails with its own
     /// ErrorId before anything exists: no bridge, no bridge or VM record, nothing under the VM folder.
+    /// A bridge the user made needs no DHCP server, so there the same step starts the VM.
     /// </summary>
     [Fact]
-    public async Task TapOnANewBridge_WithoutDnsmasq_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory()
+    public async Task TapWithoutDnsmasq_OnANewBridge_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory_OnTheUsersBridge_Starts()
     {
         RealComponent.RequireRoot("tap devices and bridges");
         RealComponent.RequireProgram("ip", "apt-get install iproute2");
@@ -158,21 +159,28 @@ public sealed class FlightVmCmdletTests
         using var s = new VmSession();
         using var hidden = new WithoutProgram("dnsmasq");
         var bridge = "vmtnd" + Guid.NewGuid().ToString("N")[..6];
-        try
+        var users = "vmtnu" + Guid.NewGuid().ToString("N")[..6];
+
+        async Task<(int ExitCode, string Output, string Error)> StartWithoutDnsmasq(string bridgeName, string vmName)
         {
             using var step = Process.Start(hidden.Wrap(ScriptHostProcess.StartInfo("""
-                param($module, $base, $bridge)
+                param($module, $base, $bridge, $name)
                 Import-Module $module -ErrorAction Stop
-                Start-FlightVm -ImagePath $base -Name tapless -Network Tap -Bridge $bridge -MemoryMB 96
-                """, new Dictionary<string, string?> { ["VMTOOLS_HOME"] = s.Home }, PowerShellHost.ModuleManifest, s.BaseImage, bridge)))!;
+                (Start-FlightVm -ImagePath $base -Name $name -Network Tap -Bridge $bridge -MemoryMB 96).Name
+                """, new Dictionary<string, string?> { ["VMTOOLS_HOME"] = s.Home }, PowerShellHost.ModuleManifest, s.BaseImage, bridgeName, vmName)))!;
             var stdout = step.StandardOutput.ReadToEndAsync(ct);
             var stderr = step.StandardError.ReadToEndAsync(ct);
             await step.WaitForExitAsync(ct);
-            var error = await stderr;
-            Assert.True(step.ExitCode == 1, $"exit {step.ExitCode}, stderr: {error}");
-            Assert.StartsWith("VmDhcpServerUnavailable,VmTools.Commands.StartFlightVmCommand: ", error, StringComparison.Ordinal);
-            Assert.Contains("apt-get install dnsmasq-base", error, StringComparison.Ordinal);
-            Assert.Equal(string.Empty, await stdout);
+            return (step.ExitCode, await stdout, await stderr);
+        }
+
+        try
+        {
+            var refused = await StartWithoutDnsmasq(bridge, "tapless");
+            Assert.True(refused.ExitCode == 1, $"exit {refused.ExitCode}, stderr: {refused.Error}");
+            Assert.StartsWith("VmDhcpServerUnavailable,VmTools.Commands.StartFlightVmCommand: ", refused.Error, StringComparison.Ordinal);
+            Assert.Contains("apt-get install dnsmasq-base", refused.Error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, refused.Output);
 
             Assert.False(Directory.Exists("/sys/class/net/" + bridge), $"bridge {bridge} was created");
             Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
@@ -182,10 +190,24 @@ public sealed class FlightVmCmdletTests
             Assert.False(Directory.Exists(paths.NetworkDirectory) && Directory.EnumerateFileSystemEntries(paths.NetworkDirectory).Any(), "a refused start left a bridge's DHCP folder");
             Assert.Empty(Directory.EnumerateFileSystemEntries("/sys/class/net", VmNaming.TapPrefix(paths) + "*"));
             Assert.DoesNotContain(ProcessTable.Scan().Processes, p => p.CommandLine.Contains("--pid-file=" + s.Home, StringComparison.Ordinal));
+
+            Programs.MustRun("ip", "link", "add", "name", users, "type", "bridge");
+            var started = await StartWithoutDnsmasq(users, "onusers");
+            Assert.True(started.ExitCode == 0, $"exit {started.ExitCode}, stderr: {started.Error}");
+            Assert.Equal("onusers", started.Output.Trim());
+            var vm = s.Ps.Invoke("Get-FlightVm onusers").Single();
+            Assert.Equal("Running", vm.Properties["State"].Value.ToString());
+            Assert.Null(vm.Properties["IPAddress"].Value);
+            s.Ps.Invoke("Remove-FlightVm onusers -Force");
+            Assert.Empty(Directory.EnumerateFileSystemEntries("/sys/class/net", VmNaming.TapPrefix(paths) + "*"));
         }
         finally
         {
-            if (Directory.Exists("/sys/class/net/" + bridge)) Programs.Run("ip", "link", "del", bridge);
+            s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+            foreach (var b in new[] { bridge, users })
+            {
+                if (Directory.Exists("/sys/class/net/" + b)) Programs.Run("ip", "link", "del", b);
+            }
         }
     }
 
