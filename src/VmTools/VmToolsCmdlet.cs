@@ -127,7 +127,7 @@ public abstract class VmToolsCmdlet : PSCmdlet
     /// The one translation of a failed core call into PowerShell's terms, for <see cref="RunCore{T}"/> and
     /// <see cref="RunCoreHere{T}"/>: Ctrl+C as <see cref="ThrowIfStopped"/>, a <see cref="VmToolsException"/>
     /// a terminating ErrorRecord with its ErrorId. Anything else returns, for the caller to rethrow unchanged.
-    /// Not generic and allocation-free, so the first call of a RunCoreHere cmdlet compiles nothing for it.
+    /// Not generic, allocation-free and reached only on failure: a successful first call of a RunCoreHere cmdlet runs none of it.
     /// </summary>
     private void ThrowIfCoreFailure(Exception e)
     {
