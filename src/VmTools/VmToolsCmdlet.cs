@@ -79,9 +79,10 @@ public abstract class VmToolsCmdlet : PSCmdlet
         {
             return task.GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException e) when (Cancellation.IsCancellationRequested)
+        catch (Exception e)
         {
-            throw new PipelineStoppedException(e.Message);
+            ThrowIfStopped(e);
+            throw;
         }
     }
 
@@ -92,9 +93,9 @@ public abstract class VmToolsCmdlet : PSCmdlet
         {
             return Await(work);
         }
-        catch (VmToolsException e)
+        catch (Exception e)
         {
-            ThrowTerminatingError(ToErrorRecord(e));
+            ThrowIfCoreFailure(e);
             throw;
         }
     }
@@ -111,19 +112,33 @@ public abstract class VmToolsCmdlet : PSCmdlet
         {
             return work(new CoreContext(this, Cancellation));
         }
-        catch (OperationCanceledException e) when (Cancellation.IsCancellationRequested)
+        catch (Exception e)
         {
-            throw new PipelineStoppedException(e.Message);
-        }
-        catch (VmToolsException e)
-        {
-            ThrowTerminatingError(ToErrorRecord(e));
+            ThrowIfCoreFailure(e);
             throw;
         }
         finally
         {
             _coreRunsHereOnThread = 0;
         }
+    }
+
+    /// <summary>
+    /// The one translation of a failed core call into PowerShell's terms, for <see cref="RunCore{T}"/> and
+    /// <see cref="RunCoreHere{T}"/>: Ctrl+C as <see cref="ThrowIfStopped"/>, a <see cref="VmToolsException"/>
+    /// a terminating ErrorRecord with its ErrorId. Anything else returns, for the caller to rethrow unchanged.
+    /// Not generic, allocation-free and reached only on failure: a successful first call of a RunCoreHere cmdlet runs none of it.
+    /// </summary>
+    private void ThrowIfCoreFailure(Exception e)
+    {
+        ThrowIfStopped(e);
+        if (e is VmToolsException failure) ThrowTerminatingError(ToErrorRecord(failure));
+    }
+
+    /// <summary>The cancellation Ctrl+C caused (<see cref="StopProcessing"/>) becomes PipelineStoppedException, which ends the pipeline without an error; anything else returns.</summary>
+    private void ThrowIfStopped(Exception e)
+    {
+        if (e is OperationCanceledException && Cancellation.IsCancellationRequested) throw new PipelineStoppedException(e.Message);
     }
 
     protected void RunCore(Func<CoreContext, Task> work) => RunCore(async c => { await work(c).ConfigureAwait(false); return 0; });

@@ -472,10 +472,21 @@ function Invoke-Pwsh {
     .SYNOPSIS
         Runs Command in a fresh pwsh process (as a CI step would), with the built module imported and
         Environment set; returns ExitCode, Output (stdout lines) and Error (stderr text).
+        With -WithoutProgram (root), the process cannot find that program: as tests/Shared/WithoutProgram.cs,
+        it runs in a private mount namespace where tests/Shared/HostScripts/without-program.sh covers each
+        folder holding it (PATH, /usr/sbin, /sbin) with a tmpfs showing everything else. The host is not changed.
     #>
-    param([Parameter(Mandatory)] [string] $Command, [hashtable] $Environment = @{})
-    $pwsh = Get-PwshCommandLine
+    param([Parameter(Mandatory)] [string] $Command, [hashtable] $Environment = @{}, [string] $WithoutProgram)
+    $pwsh = @(Get-PwshCommandLine)
     $psd1 = Join-Path $script:RepoRoot 'out/VmTools/VmTools.psd1'
+    $stash = $null
+    if ($WithoutProgram) {
+        # The namespace mounts a tmpfs here; outside it the folder stays empty.
+        $stash = Join-Path ([IO.Path]::GetTempPath()) ("vmtools-without-" + [guid]::NewGuid().ToString('N').Substring(0, 12))
+        New-Item -ItemType Directory -Path $stash | Out-Null
+        $hide = Join-Path $script:RepoRoot 'tests/Shared/HostScripts/without-program.sh'
+        $pwsh = @((Find-Program unshare), '--mount', '--propagation', 'private', '--', 'sh', $hide, $stash, $WithoutProgram, '--') + $pwsh
+    }
     $psi = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
     $psi.UseShellExecute = $false; $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
     foreach ($a in $pwsh | Select-Object -Skip 1) { $psi.ArgumentList.Add($a) }
@@ -485,6 +496,7 @@ function Invoke-Pwsh {
     $p = [Diagnostics.Process]::Start($psi)
     $stdout = $p.StandardOutput.ReadToEndAsync(); $stderr = $p.StandardError.ReadToEndAsync()
     $p.WaitForExit()
+    if ($stash) { Remove-Item -Force $stash }
     [pscustomobject]@{
         ExitCode = $p.ExitCode
         Output   = @($stdout.Result -split "`n" | ForEach-Object TrimEnd | Where-Object { $_ })

@@ -229,6 +229,34 @@ Describe 'VMs' {
         }
     }
 
+    # Twin: FlightVmCmdletTests.TapWithoutDnsmasq_OnANewBridge_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory_OnTheUsersBridge_Starts
+    It 'refuses -Network Tap on a new bridge with VmDhcpServerUnavailable in a step that cannot find dnsmasq, leaving no bridge, VM or DHCP folder' {
+        $tap = Get-TapNetworking
+        Assert-RealComponent $tap
+        $bridge = $tap.Bridge
+        try {
+            # A CI step without dnsmasq: a private mount namespace hides it from PATH, /usr/sbin and /sbin.
+            $r = Invoke-Pwsh -WithoutProgram dnsmasq -Environment @{ VMTOOLS_HOME = $env:VMTOOLS_HOME } -Command @"
+try { Start-FlightVm -ImagePath '$Base' -Name tapless -Network Tap -Bridge $bridge -MemoryMB 96 -ErrorAction Stop; 'started' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message; exit 1 }
+"@
+            $r.ExitCode | Should -Be 1 -Because "stdout: $($r.Output) stderr: $($r.Error)"
+            $r.Output[0] | Should -Be 'VmDhcpServerUnavailable,VmTools.Commands.StartFlightVmCommand'
+            $r.Output[1] | Should -BeLike '*apt-get install dnsmasq-base*'
+
+            Test-Path "/sys/class/net/$bridge" | Should -BeFalse -Because 'nothing is made before the check'
+            Get-FlightVm | Should -BeNullOrEmpty
+            @(Get-ChildItem -Force (Join-Path $env:VMTOOLS_HOME 'state/vms') -ErrorAction Ignore).Count | Should -Be 0
+            @(Get-ChildItem -Force (Join-Path $env:VMTOOLS_HOME 'state/net') -ErrorAction Ignore).Count | Should -Be 0
+            @(Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$' |
+                Where-Object { (Get-Content -Raw "$($_.FullName)/cmdline" -ErrorAction Ignore) -like "*--pid-file=$env:VMTOOLS_HOME*" }).Count | Should -Be 0
+        }
+        finally {
+            Get-FlightVm | Remove-FlightVm -Force -ErrorAction SilentlyContinue
+            if (Test-Path "/sys/class/net/$bridge") { & ip link del $bridge }
+        }
+    }
+
     # Twin: SurvivesControllerTests.VmStartedByAnotherProcess_SurvivesKill9OfThatProcess_AndANewSessionSeesReconcilesAndStopsIt
     It 'keeps a VM running after its controlling pwsh is killed, and a new session stops it' {
         Assert-RealComponent $TestGuest

@@ -127,6 +127,45 @@ Describe 'VmVolume cmdlets' {
             (Get-VmVolumeSnapshot $v.Id).Id | Should -Be @($s1.Id)
         }
 
+        # Twin: VolumeRollbackTests.WhileARunningVmHasItsDiskAttached_IsVolumeInUseByVm_AndNothingIsRolledBack_AfterTheVmStops_ItRollsBack
+        It 'refuses Restore-VmVolumeSnapshot with VolumeInUseByVm while a running VM has the volume''s disk attached, keeping its data, and rolls back once the VM is stopped' {
+            Assert-RealComponent $Zfs
+            $guest = Get-TestGuest
+            Assert-RealComponent $guest
+            function Get-DiskStart([string] $Path) {
+                $f = [IO.File]::OpenRead($Path)
+                try { $b = [byte[]]::new(16); $f.ReadExactly($b); [Text.Encoding]::ASCII.GetString($b) } finally { $f.Dispose() }
+            }
+            try {
+                $v = New-VmVolume -Name attached -DiskSizeGB 1 -DiskFormat Raw
+                $s1 = $v | New-VmVolumeSnapshot
+                # After the snapshot: bytes in the disk image and a file beside it, which a rollback would discard.
+                $f = [IO.File]::OpenWrite($v.DiskImagePath); $f.Write([Text.Encoding]::ASCII.GetBytes('WRITTEN-AFTER-S1')); $f.Dispose()
+                Set-Content -Path (Join-Path $v.Mountpoint 'later') -Value 'after s1' -NoNewline
+                $base = Join-Path $script:StateHome 'base.qcow2'
+                & qemu-img create -q -f qcow2 $base 16M
+                $vm = Start-FlightVm -ImagePath $base -Name user -Volume $v -Kernel $guest.Kernel -Initrd $guest.Initrd -KernelArgs $guest.KernelArgs -MemoryMB 96
+                $vm.VolumePaths | Should -Be @($v.DiskImagePath)
+
+                $e = { $s1 | Restore-VmVolumeSnapshot -Confirm:$false -ErrorAction Stop } |
+                    Should -Throw -ErrorId 'VolumeInUseByVm,VmTools.Commands.RestoreVmVolumeSnapshotCommand' -PassThru
+                $e.CategoryInfo.Category | Should -Be 'ResourceBusy'
+                $e.Exception.Message | Should -BeLike "*VM 'user'*"
+                Get-DiskStart $v.DiskImagePath | Should -Be 'WRITTEN-AFTER-S1'
+                Get-Content -Raw (Join-Path $v.Mountpoint 'later') | Should -Be 'after s1'
+                @(& zfs list -H -o name -t snapshot -r $v.Dataset) | Should -Be @($s1.Dataset)
+
+                Stop-FlightVm user -Force
+                (Restore-VmVolumeSnapshot -Name attached -Snapshot $s1.Id -PassThru).DiskImagePath | Should -Be $v.DiskImagePath
+                Get-DiskStart $v.DiskImagePath | Should -Be ([string][char]0 * 16)
+                Join-Path $v.Mountpoint 'later' | Should -Not -Exist
+            }
+            finally {
+                Get-FlightVm | Remove-FlightVm -Force -ErrorAction SilentlyContinue
+                Remove-Item -Recurse -Force $guest.Directory -ErrorAction Ignore
+            }
+        }
+
         It 'exposes a data disk as DiskImagePath' {
             Assert-RealComponent $Zfs
             $v = New-VmVolume -DiskSizeGB 2 -DiskFormat Raw

@@ -10,6 +10,10 @@ public static class ScriptHostProcess
 {
     /// <summary>Starts the script with its arguments; stdout and stderr are redirected, the environment adjusted by <paramref name="env"/> (null unsets).</summary>
     public static Process Start(string script, IReadOnlyDictionary<string, string?> env, params string[] args)
+        => Process.Start(StartInfo(script, env, args))!;
+
+    /// <summary>What <see cref="Start"/> starts, for a caller that wraps it (<see cref="TestSupport.WithoutProgram"/>).</summary>
+    public static ProcessStartInfo StartInfo(string script, IReadOnlyDictionary<string, string?> env, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(DllPath());
@@ -20,7 +24,7 @@ public static class ScriptHostProcess
             if (v is null) psi.Environment.Remove(k); else psi.Environment[k] = v;
         }
 
-        return Process.Start(psi)!;
+        return psi;
     }
 
     /// <summary>The next stdout line, or null when none came within <paramref name="timeout"/>.</summary>

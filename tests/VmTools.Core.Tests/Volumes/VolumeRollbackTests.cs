@@ -1,3 +1,6 @@
+using System.Text;
+using VmTools.Core.Tests.Vms;
+using VmTools.Core.Vms;
 using VmTools.Core.Volumes;
 using VmTools.TestSupport;
 
@@ -114,6 +117,57 @@ public sealed class VolumeRollbackTests(ZfsFuseDaemon daemon)
 
         var onSnapshot = await Assert.ThrowsAsync<VmToolsException>(() => new VolumeRollback(store).RestoreAsync(foreign.Id, foreign.Id, destroyNewer: true, vms: null, Ct));
         Assert.Equal("VolumeIsASnapshot", onSnapshot.ErrorId);
+    }
+
+    /// <summary>
+    /// A real qemu with the volume's disk image attached (Start-FlightVm -Volume): rolling the volume back
+    /// under it is refused and the volume keeps what was written after the snapshot; once the VM is stopped
+    /// the same rollback goes through.
+    /// </summary>
+    [Fact]
+    public async Task WhileARunningVmHasItsDiskAttached_IsVolumeInUseByVm_AndNothingIsRolledBack_AfterTheVmStops_ItRollsBack()
+    {
+        using var box = new VolumeSandbox(daemon);
+        using var bed = new VmTestBed();
+        var store = await box.NewStoreAsync();
+        var v = await store.CreateVolumeAsync(new VolumeRequest { Name = "data" }, Ct);
+        v = await store.CreateDiskImageAsync(v.Id, 16L << 20, DiskImageFormat.Raw, cancellationToken: Ct);
+        var s1 = await store.CreateSnapshotAsync(v.Id, Ct);
+        // After the snapshot: bytes in the disk image and a file beside it, which a rollback would discard.
+        var written = Encoding.ASCII.GetBytes("WRITTEN-AFTER-S1");
+        using (var disk = new FileStream(v.DiskImagePath!, FileMode.Open, FileAccess.Write)) disk.Write(written);
+        var later = Path.Combine(v.Mountpoint, "later");
+        await File.WriteAllTextAsync(later, "after s1", Ct);
+
+        var vm = await bed.StartOneAsync(bed.Request(FlightVmGuest.CreateBase(bed.Directory), "user") with { VolumePaths = new[] { v.DiskImagePath! } });
+        Assert.True(bed.Lifecycle.Handles("user").Alive);
+        var rollback = new VolumeRollback(store);
+
+        var refused = await Assert.ThrowsAsync<VmToolsException>(() => rollback.RestoreAsync("data", s1.Id, destroyNewer: false, bed.Lifecycle.Store, Ct));
+        Assert.Equal("VolumeInUseByVm", refused.ErrorId);
+        Assert.Equal(FailureKind.ResourceBusy, refused.Kind);
+        Assert.Equal(v.Id, refused.Target);
+        Assert.Contains($"VM '{vm.Name}'", refused.Message);
+        Assert.Contains(v.DiskImagePath!, refused.Message);
+        Assert.Equal("VolumeInUseByVm", (await Assert.ThrowsAsync<VmToolsException>(() => rollback.PlanAsync("data", s1.Id, destroyNewer: false, bed.Lifecycle.Store, Ct))).ErrorId);
+        Assert.Equal(written, ReadStart(v.DiskImagePath!, written.Length));
+        Assert.Equal("after s1", await File.ReadAllTextAsync(later, Ct));
+        Assert.Equal(new[] { s1.Dataset }, ZfsSnapshotsOf(v));
+
+        await bed.Lifecycle.StopAsync("user", TimeSpan.Zero, force: true, null, Ct);
+        Assert.False(bed.Lifecycle.Handles("user").Alive);
+        var restored = await rollback.RestoreAsync("data", s1.Id, destroyNewer: false, bed.Lifecycle.Store, Ct);
+        Assert.Equal(v.DiskImagePath, restored.DiskImagePath);
+        Assert.Equal(new byte[written.Length], ReadStart(v.DiskImagePath!, written.Length));
+        Assert.False(File.Exists(later));
+    }
+
+    private static byte[] ReadStart(string path, int count)
+    {
+        var bytes = new byte[count];
+        using var file = File.OpenRead(path);
+        file.ReadExactly(bytes);
+        return bytes;
     }
 
     [Fact]

@@ -160,6 +160,19 @@ public sealed class CloudInitCmdletTests : IDisposable
         Assert.Equal(new[] { "/meta-data", "/network-config", "/user-data" }, (IEnumerable<string>)iso.Properties["Files"].Value);
     }
 
+    /// <summary>New-CloudInitIso writes on the pipeline thread (RunCoreHere): Ctrl+C there still stops the pipeline, and no image or temporary file is left.</summary>
+    [Fact]
+    public void CtrlC_WhileALargeSeedIsWritten_StopsThePipeline_AndLeavesNoImage()
+    {
+        _ps.Invoke("New-CloudInitConfig -Hostname big -OutputDirectory seed | Out-Null");
+        // Sparse: seconds of reading (progress comes every 200 ms) for no disk space, and the image stays sparse too.
+        using (var payload = File.Create(_temp.Combine("seed", "payload.bin"))) payload.SetLength(3L << 30);
+        var (stopped, progress) = _ps.RunAndStop("New-CloudInitIso -SourceDirectory seed -Path big.iso", p => p.RecordType == ProgressRecordType.Processing);
+        Assert.True(stopped, "New-CloudInitIso should have been stopped by Ctrl+C");
+        Assert.NotEmpty(progress);
+        Assert.Equal(new[] { _temp.Combine("seed") }, Directory.GetFileSystemEntries(_temp.Path));
+    }
+
     [Fact]
     public void WhatIf_WritesNothing()
     {

@@ -1,4 +1,8 @@
+using System.Diagnostics;
 using System.Management.Automation;
+using VmTools.Core.Host;
+using VmTools.Core.State;
+using VmTools.Core.Vms;
 using VmTools.TestSupport;
 
 namespace VmTools.Tests.Vms;
@@ -138,6 +142,73 @@ public sealed class FlightVmCmdletTests
             """, s.GuestParameters("warp")));
         Assert.Single(s.Ps.Invoke("Get-FlightVm"), o => o.Properties["Name"].Value.ToString() == "tcg");
         s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+    }
+
+    /// <summary>
+    /// -Network Tap on a bridge VmTools would create needs its DHCP server, dnsmasq. In a step that cannot
+    /// find it (a mount namespace hides it from PATH, /usr/sbin and /sbin) the start fails with its own
+    /// ErrorId before anything exists: no bridge, no bridge or VM record, nothing under the VM folder.
+    /// A bridge the user made needs no DHCP server, so there the same step starts the VM.
+    /// </summary>
+    [Fact]
+    public async Task TapWithoutDnsmasq_OnANewBridge_IsVmDhcpServerUnavailable_AndLeavesNoBridgeRecordOrVmDirectory_OnTheUsersBridge_Starts()
+    {
+        RealComponent.RequireRoot("tap devices and bridges");
+        RealComponent.RequireProgram("ip", "apt-get install iproute2");
+        var ct = TestContext.Current.CancellationToken;
+        using var s = new VmSession();
+        using var hidden = new WithoutProgram("dnsmasq");
+        var bridge = "vmtnd" + Guid.NewGuid().ToString("N")[..6];
+        var users = "vmtnu" + Guid.NewGuid().ToString("N")[..6];
+
+        async Task<(int ExitCode, string Output, string Error)> StartWithoutDnsmasq(string bridgeName, string vmName)
+        {
+            using var step = Process.Start(hidden.Wrap(ScriptHostProcess.StartInfo("""
+                param($module, $base, $bridge, $name)
+                Import-Module $module -ErrorAction Stop
+                (Start-FlightVm -ImagePath $base -Name $name -Network Tap -Bridge $bridge -MemoryMB 96).Name
+                """, new Dictionary<string, string?> { ["VMTOOLS_HOME"] = s.Home }, PowerShellHost.ModuleManifest, s.BaseImage, bridgeName, vmName)))!;
+            var stdout = step.StandardOutput.ReadToEndAsync(ct);
+            var stderr = step.StandardError.ReadToEndAsync(ct);
+            await step.WaitForExitAsync(ct);
+            return (step.ExitCode, await stdout, await stderr);
+        }
+
+        try
+        {
+            var refused = await StartWithoutDnsmasq(bridge, "tapless");
+            Assert.True(refused.ExitCode == 1, $"exit {refused.ExitCode}, stderr: {refused.Error}");
+            Assert.StartsWith("VmDhcpServerUnavailable,VmTools.Commands.StartFlightVmCommand: ", refused.Error, StringComparison.Ordinal);
+            Assert.Contains("apt-get install dnsmasq-base", refused.Error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, refused.Output);
+
+            Assert.False(Directory.Exists("/sys/class/net/" + bridge), $"bridge {bridge} was created");
+            Assert.Empty(s.Ps.Invoke("Get-FlightVm"));
+            var paths = VmToolsPaths.FromEnvironment(k => k == "VMTOOLS_HOME" ? s.Home : null);
+            using (var db = StateDb.Open(paths.DatabasePath)) Assert.Empty(new BridgeStore(db, paths).List());
+            Assert.False(Directory.Exists(paths.VmDirectory) && Directory.EnumerateFileSystemEntries(paths.VmDirectory).Any(), "a refused start left a VM directory");
+            Assert.False(Directory.Exists(paths.NetworkDirectory) && Directory.EnumerateFileSystemEntries(paths.NetworkDirectory).Any(), "a refused start left a bridge's DHCP folder");
+            Assert.Empty(Directory.EnumerateFileSystemEntries("/sys/class/net", VmNaming.TapPrefix(paths) + "*"));
+            Assert.DoesNotContain(ProcessTable.Scan().Processes, p => p.CommandLine.Contains("--pid-file=" + s.Home, StringComparison.Ordinal));
+
+            Programs.MustRun("ip", "link", "add", "name", users, "type", "bridge");
+            var started = await StartWithoutDnsmasq(users, "onusers");
+            Assert.True(started.ExitCode == 0, $"exit {started.ExitCode}, stderr: {started.Error}");
+            Assert.Equal("onusers", started.Output.Trim());
+            var vm = s.Ps.Invoke("Get-FlightVm onusers").Single();
+            Assert.Equal("Running", vm.Properties["State"].Value.ToString());
+            Assert.Null(vm.Properties["IPAddress"].Value);
+            s.Ps.Invoke("Remove-FlightVm onusers -Force");
+            Assert.Empty(Directory.EnumerateFileSystemEntries("/sys/class/net", VmNaming.TapPrefix(paths) + "*"));
+        }
+        finally
+        {
+            s.Ps.Invoke("Get-FlightVm | Remove-FlightVm -Force");
+            foreach (var b in new[] { bridge, users })
+            {
+                if (Directory.Exists("/sys/class/net/" + b)) Programs.Run("ip", "link", "del", b);
+            }
+        }
     }
 
     [Fact]
