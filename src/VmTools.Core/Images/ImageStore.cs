@@ -36,8 +36,16 @@ public sealed class ImageStore
         var info = new FileInfo(path);
         if (!info.Exists || info.Length != size || info.LastWriteTimeUtc.Ticks != mtime) return null;
         var folder = Path.GetDirectoryName(path)!;
-        var boot = Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n != DiskFileName).Select(n => Path.Combine(folder, n!)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
-        return new StoredImage(layerDigest, path, size, boot);
+        try
+        {
+            var boot = Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n != DiskFileName).Select(n => Path.Combine(folder, n!)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            return new StoredImage(layerDigest, path, size, boot);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Removed between the check and the listing (by a caller not holding the digest's lock): not there, not trusted.
+            return null;
+        }
     }
 
     public (string ManifestDigest, string LayerDigest, string Source)? FindRef(string registry, string repository, string tag)
