@@ -417,6 +417,28 @@ public sealed class CacheHousekeepingTests : IClassFixture<RegistryFixture>, IDi
     }
 
     [Fact]
+    public async Task Prune_OfAnImageHitAfterItWasChosen_KeepsIt_AndRemovesItWhenNotUsedAgain()
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine("chosen.qcow2"), 1, seed: 55);
+        var b = await PublishLocallyAsync(disk, ImageReference.Parse("localhost:5000/prune/chosen"));
+        LastUsed(b.LayerDigest, DateTimeOffset.UtcNow.AddDays(-40));
+        var pruner = new ImagePruner(_db, _paths);
+        var chosen = Assert.Single(pruner.Select(new PruneRequest { OlderThan = TimeSpan.FromDays(30) }));
+
+        var hit = await new Qcow2CacheFetcher(_db, _paths).FetchAsync(new FetchRequest(b.Repo, new[] { "t" }) { RegistryEnabled = false }, null, Ct);
+
+        Assert.Equal(CacheStatus.Hit, hit.Status);
+        Assert.True(Assert.Single(new ImageCatalog(_db, _paths).List()).LastUsed > DateTimeOffset.UtcNow.AddMinutes(-1), "the hit is recorded as a use");
+        Assert.Null(pruner.RemoveChosen(chosen, force: false));
+        Assert.True(File.Exists(hit.Path));
+        Assert.Empty(pruner.Select(new PruneRequest { OlderThan = TimeSpan.FromDays(30) }));
+
+        var again = Assert.Single(pruner.Select(new PruneRequest { KeepLatest = 0 }));
+        Assert.Equal(b.LayerDigest, pruner.RemoveChosen(again, force: false)?.LayerDigest);
+        Assert.False(File.Exists(hit.Path));
+    }
+
+    [Fact]
     public void RemovingAnImageAdoptedByHardLink_FreesNothing_AndKeepsTheCallersFile()
     {
         var source = _dir.Combine("built.qcow2");
