@@ -48,6 +48,13 @@ public sealed class ImageStore
         }
     }
 
+    /// <summary>True when the index has a row for the layer (verified or not).</summary>
+    public bool Indexes(string layerDigest)
+    {
+        using var cmd = _db.Command("SELECT 1 FROM images WHERE layer_digest = $d", null, ("$d", layerDigest));
+        return cmd.ExecuteScalar() is not null;
+    }
+
     public (string ManifestDigest, string LayerDigest, string Source)? FindRef(string registry, string repository, string tag)
     {
         using var cmd = _db.Command("SELECT manifest_digest, layer_digest, source FROM image_refs WHERE registry=$r AND repository=$p AND tag=$t", null,

@@ -202,6 +202,8 @@ public sealed class Qcow2CacheFetcher
     /// </summary>
     private async Task<Qcow2CacheEntry?> TryHitAsync(Candidate candidate, Action<string>? verbose, Stopwatch clock, CancellationToken ct)
     {
+        // A layer the index never held is no hit and needs no lock: a pull of it that commits meanwhile is joined under the pull's own lock.
+        if (!_store.Indexes(candidate.LayerDigest)) return null;
         using (await DigestLock.AcquireSharedAsync(_paths.LockDirectory, candidate.LayerDigest, verbose, ct).ConfigureAwait(false))
         {
             return HitWhileLocked(candidate, clock);
@@ -214,7 +216,8 @@ public sealed class Qcow2CacheFetcher
         if (_store.FindVerified(candidate.LayerDigest) is not { } image) return null;
         var reference = candidate.Reference;
         if (candidate.Tag is { } tag) _store.RecordRef(reference.Registry, reference.Repository, tag, candidate.ManifestDigest, candidate.LayerDigest, candidate.Source);
-        // The use is recorded before the lock is released, so a prune selecting by last use after this hit keeps the image.
+        // The use is recorded before the lock is released: a prune choosing by last use later keeps the image, and one
+        // that chose it earlier sees the use when it re-reads it under the lock (ImagePruner.RemoveChosen).
         _store.Touch(image.LayerDigest);
         _events.Record(CacheEventKind.Hit, reference.ToString(), 0, clock.Elapsed, image.LayerDigest);
         return Entry(reference, candidate.ManifestDigest, image, CacheStatus.Hit, candidate.Source, clock);
