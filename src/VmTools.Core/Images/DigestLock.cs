@@ -1,47 +1,69 @@
 namespace VmTools.Core.Images;
 
 /// <summary>
-/// An exclusive lock per digest, shared by threads and processes (flock on a lock file), so concurrent
-/// pulls of one image are joined: the second waits, then finds the first one's result in the store.
-/// Removal takes the same lock without waiting, so a prune never deletes a digest a pull is writing.
+/// A lock per digest, shared by threads and processes (flock on a lock file). A pull or a removal holds it
+/// exclusively, so concurrent pulls of one image are joined (the second waits, then finds the first one's
+/// result in the store) and a prune never deletes a digest a pull is writing. A hit holds it shared while it
+/// verifies and records the stored image, so hits of one image run side by side but a prune cannot delete the
+/// folder between the check and the answer. Removal takes it without waiting (an image in use is busy).
 /// </summary>
 internal sealed class DigestLock : IDisposable
 {
+    private static readonly TimeSpan LongestPoll = TimeSpan.FromMilliseconds(100);
+
     private readonly FileStream _file;
 
     private DigestLock(FileStream file) => _file = file;
 
-    public static async Task<DigestLock> AcquireAsync(string lockDirectory, string key, Action<string>? waiting, CancellationToken ct)
-    {
-        var path = PathFor(lockDirectory, key);
-        var announced = false;
-        while (true)
-        {
-            try
-            {
-                // FileShare.None takes flock(LOCK_EX|LOCK_NB) on Unix: a second opener, in any process, fails.
-                return new DigestLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
-            }
-            catch (IOException)
-            {
-                if (!announced) { waiting?.Invoke($"Another pull of {key} is in progress; waiting for it."); announced = true; }
-                await Task.Delay(100, ct).ConfigureAwait(false);
-            }
-        }
-    }
+    /// <summary>The exclusive lock, waiting for other holders (a pull writing the digest).</summary>
+    public static Task<DigestLock> AcquireAsync(string lockDirectory, string key, Action<string>? waiting, CancellationToken ct)
+        => WaitAsync(lockDirectory, key, shared: false, waiting, ct);
 
-    /// <summary>The lock if nobody holds it, else null (never waits).</summary>
+    /// <summary>A shared lock for reading the stored image, waiting while a pull or a removal holds it exclusively.</summary>
+    public static Task<DigestLock> AcquireSharedAsync(string lockDirectory, string key, Action<string>? waiting, CancellationToken ct)
+        => WaitAsync(lockDirectory, key, shared: true, waiting, ct);
+
+    /// <summary>The exclusive lock if nobody holds it, else null (never waits).</summary>
     public static DigestLock? TryAcquire(string lockDirectory, string key)
     {
         try
         {
-            return new DigestLock(new FileStream(PathFor(lockDirectory, key), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+            return Open(PathFor(lockDirectory, key), shared: false);
         }
         catch (IOException)
         {
             return null;
         }
     }
+
+    private static async Task<DigestLock> WaitAsync(string lockDirectory, string key, bool shared, Action<string>? waiting, CancellationToken ct)
+    {
+        var path = PathFor(lockDirectory, key);
+        var announced = false;
+        // Short polls first: a removal or another hit holds the lock for milliseconds, a pull for as long as it downloads.
+        var poll = TimeSpan.FromMilliseconds(5);
+        while (true)
+        {
+            try
+            {
+                return Open(path, shared);
+            }
+            catch (IOException)
+            {
+                if (!announced) { waiting?.Invoke($"{key} is held by another pull, hit or removal; waiting for it."); announced = true; }
+                await Task.Delay(poll, ct).ConfigureAwait(false);
+                poll = poll * 2 < LongestPoll ? poll * 2 : LongestPoll;
+            }
+        }
+    }
+
+    /// <summary>
+    /// On Unix FileShare.None takes flock(LOCK_EX|LOCK_NB) and a read-only open sharing writes takes LOCK_SH|LOCK_NB:
+    /// a conflicting opener, in any process, fails with an IOException.
+    /// </summary>
+    private static DigestLock Open(string path, bool shared) => new(shared
+        ? new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite)
+        : new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
 
     private static string PathFor(string lockDirectory, string key)
     {

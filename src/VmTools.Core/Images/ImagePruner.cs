@@ -5,8 +5,8 @@ namespace VmTools.Core.Images;
 
 /// <summary>
 /// Removes images from the local store: one by digest, or the ones a <see cref="PruneRequest"/> selects.
-/// A removal holds the digest's pull lock (taken without waiting: an image a pull is writing is busy, not
-/// removed), re-checks the VM records under it, drops the index rows and then deletes the store's own folder
+/// A removal holds the digest's lock (taken without waiting: an image a pull is writing or a hit is handing out
+/// is busy, not removed), re-checks the VM records (and, when pruning, the last use) under it, drops the index rows and then deletes the store's own folder
 /// for that digest, never a file placed elsewhere with -Destination.
 /// </summary>
 public sealed class ImagePruner
@@ -67,17 +67,26 @@ public sealed class ImagePruner
 
     /// <summary>
     /// Removes one image. Refuses (<c>Qcow2CacheImageInUse</c>) while a VM record uses it unless
-    /// <paramref name="force"/>; refuses (<c>Qcow2CacheImageBusy</c>) while a pull holds its lock.
+    /// <paramref name="force"/>; refuses (<c>Qcow2CacheImageBusy</c>) while a pull or a hit holds its lock.
     /// </summary>
-    public CachedImageRemoval Remove(string layerDigest, bool force)
+    public CachedImageRemoval Remove(string layerDigest, bool force) => Remove(layerDigest, force, chosenLastUsed: null)!;
+
+    /// <summary>
+    /// Removes an image <see cref="Select"/> chose, unless a hit or pull used it after it was chosen: null then, and the
+    /// image stays. The choice was made by last use outside the lock; the use is re-read under it.
+    /// </summary>
+    public CachedImageRemoval? RemoveChosen(CachedImage chosen, bool force) => Remove(chosen.LayerDigest, force, chosen.LastUsed);
+
+    private CachedImageRemoval? Remove(string layerDigest, bool force, DateTimeOffset? chosenLastUsed)
     {
         var clock = Stopwatch.StartNew();
         using var held = DigestLock.TryAcquire(_paths.LockDirectory, layerDigest)
             ?? throw new VmToolsException("Qcow2CacheImageBusy", FailureKind.ResourceBusy,
-                $"{layerDigest} is being pulled right now; it was left in place.") { Target = layerDigest };
+                $"{layerDigest} is being pulled or handed out right now; it was left in place.") { Target = layerDigest };
         var image = _catalog.List(new[] { layerDigest }).FirstOrDefault(i => i.LayerDigest == layerDigest)
             ?? throw new VmToolsException("Qcow2CacheImageNotFound", FailureKind.NotFound,
                 $"The local store holds no image {layerDigest}. Get-Qcow2CacheImage lists what it holds.") { Target = layerDigest };
+        if (chosenLastUsed is { } chosenAt && image.LastUsed > chosenAt) return null;
         if (image.InUse && !force)
         {
             throw new VmToolsException("Qcow2CacheImageInUse", FailureKind.InvalidOperation,

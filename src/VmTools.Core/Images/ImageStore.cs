@@ -36,8 +36,23 @@ public sealed class ImageStore
         var info = new FileInfo(path);
         if (!info.Exists || info.Length != size || info.LastWriteTimeUtc.Ticks != mtime) return null;
         var folder = Path.GetDirectoryName(path)!;
-        var boot = Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n != DiskFileName).Select(n => Path.Combine(folder, n!)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
-        return new StoredImage(layerDigest, path, size, boot);
+        try
+        {
+            var boot = Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n != DiskFileName).Select(n => Path.Combine(folder, n!)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            return new StoredImage(layerDigest, path, size, boot);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Removed between the check and the listing (by a caller not holding the digest's lock): not there, not trusted.
+            return null;
+        }
+    }
+
+    /// <summary>True when the index has a row for the layer (verified or not).</summary>
+    public bool Indexes(string layerDigest)
+    {
+        using var cmd = _db.Command("SELECT 1 FROM images WHERE layer_digest = $d", null, ("$d", layerDigest));
+        return cmd.ExecuteScalar() is not null;
     }
 
     public (string ManifestDigest, string LayerDigest, string Source)? FindRef(string registry, string repository, string tag)

@@ -7,7 +7,8 @@ namespace VmTools.Core.Images;
 /// <summary>
 /// Answers "is the base cached?" and brings it local. A registry digest that matches a verified local
 /// copy is a hit with zero blob bytes; otherwise the disk layer is downloaded, verified, header-checked
-/// and atomically committed. Concurrent fetches of one layer are joined by a per-digest lock.
+/// and atomically committed. Concurrent fetches of one layer are joined by a per-digest lock, and every hit is
+/// decided under that lock (shared) so that a prune cannot delete the image between the check and the answer.
 /// </summary>
 public sealed class Qcow2CacheFetcher
 {
@@ -28,12 +29,14 @@ public sealed class Qcow2CacheFetcher
     {
         var clock = Stopwatch.StartNew();
         var repo = request.Repository;
+        var verbose = request.ClientOptions.Verbose;
         if (request.ManifestDigest is { } pinned)
         {
             // Content-addressed: the digest itself proves the local copy is the one asked for, so no registry request is made.
-            if (_store.LayerForManifest(repo.Registry, repo.Repository, pinned) is { } pinnedLayer && _store.FindVerified(pinnedLayer) is { } pinnedLocal)
+            if (_store.LayerForManifest(repo.Registry, repo.Repository, pinned) is { } pinnedLayer
+                && await TryHitAsync(new Candidate(repo.WithDigest(pinned), pinned, pinnedLayer, request.RegistryEnabled ? "Registry" : "Local"), verbose, clock, ct).ConfigureAwait(false) is { } pinnedHit)
             {
-                return Hit(repo.WithDigest(pinned), pinned, pinnedLocal, request.RegistryEnabled ? "Registry" : "Local", clock);
+                return pinnedHit;
             }
 
             if (!request.RegistryEnabled) return Missed(repo.WithDigest(pinned), new[] { pinned }, "Local", clock);
@@ -44,9 +47,10 @@ public sealed class Qcow2CacheFetcher
         {
             foreach (var tag in request.Tags)
             {
-                if (_store.FindRef(repo.Registry, repo.Repository, tag) is { } known && _store.FindVerified(known.LayerDigest) is { } local)
+                if (_store.FindRef(repo.Registry, repo.Repository, tag) is { } known
+                    && await TryHitAsync(new Candidate(repo.WithTag(tag), known.ManifestDigest, known.LayerDigest, "Local"), verbose, clock, ct).ConfigureAwait(false) is { } local)
                 {
-                    return Hit(repo.WithTag(tag), known.ManifestDigest, local, "Local", clock);
+                    return local;
                 }
             }
 
@@ -54,7 +58,6 @@ public sealed class Qcow2CacheFetcher
         }
 
         var client = new RegistryClient(repo, request.ClientOptions);
-        var verbose = request.ClientOptions.Verbose;
         foreach (var tag in request.Tags)
         {
             // A pinned digest travels in the tag slot: the registry API addresses manifests by either, and image_refs
@@ -73,11 +76,11 @@ public sealed class Qcow2CacheFetcher
                     $"{reference}: the registry answered with manifest {served}, not the pinned one.") { Target = reference.ToString() };
             }
 
+            // A known digest whose image a prune removed meanwhile is no hit: the manifest is read and the layer pulled again.
             if (head.Digest is { } headDigest && _store.LayerForManifest(repo.Registry, repo.Repository, headDigest) is { } knownLayer
-                && _store.FindVerified(knownLayer) is { } cached)
+                && await TryHitAsync(new Candidate(reference, headDigest, knownLayer, "Registry", tag), verbose, clock, ct).ConfigureAwait(false) is { } cached)
             {
-                _store.RecordRef(repo.Registry, repo.Repository, tag, headDigest, knownLayer, "Registry");
-                return Hit(reference, headDigest, cached, "Registry", clock);
+                return cached;
             }
 
             var document = await client.GetManifestAsync(repo.Repository, tag, ct).ConfigureAwait(false);
@@ -94,10 +97,10 @@ public sealed class Qcow2CacheFetcher
                     throw new VmToolsException("RegistryDigestInvalid", FailureKind.InvalidData, $"{reference} names a layer with an invalid digest '{layer.Digest}'.") { Target = reference.ToString() };
                 }
 
-                if (_store.FindVerified(layer.Digest) is { } sameLayer)
+                var candidate = new Candidate(reference, document.Digest, layer.Digest, "Registry", tag);
+                if (await TryHitAsync(candidate, verbose, clock, ct).ConfigureAwait(false) is { } sameLayer)
                 {
-                    _store.RecordRef(repo.Registry, repo.Repository, tag, document.Digest, layer.Digest, "Registry");
-                    return Hit(reference, document.Digest, sameLayer, "Registry", clock);
+                    return sameLayer;
                 }
 
                 if (!request.PullAllowed)
@@ -111,10 +114,9 @@ public sealed class Qcow2CacheFetcher
 
                 using (await DigestLock.AcquireAsync(_paths.LockDirectory, layer.Digest, verbose, ct).ConfigureAwait(false))
                 {
-                    if (_store.FindVerified(layer.Digest) is { } joined)
+                    if (HitWhileLocked(candidate, clock) is { } joined)
                     {
-                        _store.RecordRef(repo.Registry, repo.Repository, tag, document.Digest, layer.Digest, "Registry");
-                        return Hit(reference, document.Digest, joined, "Registry", clock);
+                        return joined;
                     }
 
                     var pulled = await PullLayerAsync(client, reference, layer, progress, ct).ConfigureAwait(false);
@@ -193,11 +195,32 @@ public sealed class Qcow2CacheFetcher
         return child.AsManifest();
     }
 
-    private Qcow2CacheEntry Hit(ImageReference reference, string manifestDigest, StoredImage image, string source, Stopwatch clock)
+    /// <summary>
+    /// The hit for a stored layer, decided under the digest's shared lock (waiting while a pull or a removal holds it),
+    /// so the entry's files exist when it is returned; null when the store does not (or no longer) hold the image.
+    /// The lock is released before returning: the caller uses the path after that, as a VM booting it does.
+    /// </summary>
+    private async Task<Qcow2CacheEntry?> TryHitAsync(Candidate candidate, Action<string>? verbose, Stopwatch clock, CancellationToken ct)
     {
+        // A layer the index never held is no hit and needs no lock: a pull of it that commits meanwhile is joined under the pull's own lock.
+        if (!_store.Indexes(candidate.LayerDigest)) return null;
+        using (await DigestLock.AcquireSharedAsync(_paths.LockDirectory, candidate.LayerDigest, verbose, ct).ConfigureAwait(false))
+        {
+            return HitWhileLocked(candidate, clock);
+        }
+    }
+
+    /// <summary>The hit for a candidate whose digest lock the caller holds (shared or exclusive); null when it is not in the store.</summary>
+    private Qcow2CacheEntry? HitWhileLocked(Candidate candidate, Stopwatch clock)
+    {
+        if (_store.FindVerified(candidate.LayerDigest) is not { } image) return null;
+        var reference = candidate.Reference;
+        if (candidate.Tag is { } tag) _store.RecordRef(reference.Registry, reference.Repository, tag, candidate.ManifestDigest, candidate.LayerDigest, candidate.Source);
+        // The use is recorded before the lock is released: a prune choosing by last use later keeps the image, and one
+        // that chose it earlier sees the use when it re-reads it under the lock (ImagePruner.RemoveChosen).
         _store.Touch(image.LayerDigest);
         _events.Record(CacheEventKind.Hit, reference.ToString(), 0, clock.Elapsed, image.LayerDigest);
-        return Entry(reference, manifestDigest, image, CacheStatus.Hit, source, clock);
+        return Entry(reference, candidate.ManifestDigest, image, CacheStatus.Hit, candidate.Source, clock);
     }
 
     private Qcow2CacheEntry Missed(ImageReference repo, IReadOnlyList<string> tags, string source, Stopwatch clock)
@@ -220,4 +243,7 @@ public sealed class Qcow2CacheFetcher
         InitrdPath = image.BootFiles.FirstOrDefault(f => Path.GetFileName(f).StartsWith("initr", StringComparison.Ordinal)),
         Duration = clock.Elapsed,
     };
+
+    /// <summary>A stored layer that would answer a request; <see cref="Tag"/> is the registry tag to record as pointing at it.</summary>
+    private sealed record Candidate(ImageReference Reference, string ManifestDigest, string LayerDigest, string Source, string? Tag = null);
 }

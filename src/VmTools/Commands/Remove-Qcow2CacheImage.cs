@@ -7,7 +7,8 @@ namespace VmTools.Commands;
 /// <summary>
 /// Removes images from the local store, named (digest or reference, or piped from Get-Qcow2CacheImage) or
 /// chosen by pruning (-OlderThan, -KeepLatest per repository, -MaxSizeGB). An image a VM record uses stays
-/// unless -Force; one a pull is writing stays (a warning says so). Only the store's own folder is deleted.
+/// unless -Force; one a pull is writing or a hit is handing out stays (a warning says so), and a prune keeps
+/// an image used after it chose it. Only the store's own folder is deleted.
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "Qcow2CacheImage", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Digest")]
 [OutputType(typeof(CachedImageRemoval))]
@@ -88,7 +89,14 @@ public sealed class RemoveQcow2CacheImageCommand : VmToolsCmdlet
         if (!ShouldProcess(image.LayerDigest, $"Remove cached image {image.LayerDigest} ({CoreContext.Bytes(image.Size)}; {references})")) return;
         try
         {
-            var removal = new ImagePruner(db, Paths).Remove(image.LayerDigest, Force);
+            var pruner = new ImagePruner(db, Paths);
+            var removal = pruning ? pruner.RemoveChosen(image, Force) : pruner.Remove(image.LayerDigest, Force);
+            if (removal is null)
+            {
+                WriteVerbose($"Keeping {image.LayerDigest}: it was used after the prune chose it.");
+                return;
+            }
+
             _freed += removal.BytesFreed;
             _removed++;
             WriteVerbose($"Removed {image.LayerDigest}; {CoreContext.Bytes(removal.BytesFreed)} freed.");

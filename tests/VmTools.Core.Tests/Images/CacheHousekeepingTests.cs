@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using VmTools.Core.Host;
 using VmTools.Core.Images;
 using VmTools.Core.Registry;
@@ -185,6 +186,256 @@ public sealed class CacheHousekeepingTests : IClassFixture<RegistryFixture>, IDi
         }
 
         Assert.True(pulledWhileBusy > 0, $"at least the first round downloads B while the removal finds it busy ({string.Join(", ", outcomes)})");
+    }
+
+    private static readonly DateTimeOffset PublishedAt = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+
+    /// <summary>Puts a disk into this test's own store the way REGISTRY_CACHE=false publishing does (tag "t", source "Local").</summary>
+    private async Task<(ImageReference Repo, string LayerDigest)> PublishLocallyAsync(string disk, ImageReference repo)
+    {
+        var published = await new Qcow2CachePublisher(_db, _paths).PublishAsync(new PublishRequest(disk, repo, new[] { "t" }, new SourceRevision("abc", "clean"))
+        {
+            Created = PublishedAt,
+            RegistryEnabled = false,
+        }, null, Ct);
+        return (repo, published.LayerDigest);
+    }
+
+    /// <summary>The layer digest of a stored disk, recomputed from its bytes the way publishing made the layer.</summary>
+    private static string LayerDigestOf(string diskPath)
+    {
+        using var sink = new HashingWriteSink();
+        ContainerDiskLayout.Plan(diskPath, null, PublishedAt).WriteAsync(sink, null, CancellationToken.None).GetAwaiter().GetResult();
+        return ContentDigest.FromHash(sink.GetHash()).ToString();
+    }
+
+    /// <summary>
+    /// Opens a state database whose connection checks the stored disk at the moment a hit (or pull) is recorded: a temporary
+    /// trigger calls back into the test from inside the fetch, before it returns. A prune that runs after the fetch
+    /// returned is then never mistaken for one the hit raced. Each problem found lands in <paramref name="problems"/>.
+    /// </summary>
+    private StateDb ProbedDb(ConcurrentQueue<string> problems, Action? onVerified = null)
+    {
+        var db = StateDb.Open(_paths.DatabasePath);
+        var store = new ImageStore(db, _paths);
+        db.Connection.CreateFunction("vmtools_test_probe", (string kind, string layerDigest) =>
+        {
+            var disk = Path.Combine(store.FolderFor(layerDigest), ImageStore.DiskFileName);
+            try
+            {
+                var actual = LayerDigestOf(disk);
+                if (actual != layerDigest) problems.Enqueue($"{kind}: {disk} hashes to {actual}, not {layerDigest}");
+                else onVerified?.Invoke();
+            }
+            catch (IOException e)
+            {
+                problems.Enqueue($"{kind}: {disk} was gone when the {kind} was recorded ({e.GetType().Name})");
+            }
+
+            return 0;
+        });
+        db.Execute("CREATE TEMP TRIGGER probe_hits AFTER INSERT ON main.events WHEN NEW.kind IN ('hit', 'pulled') BEGIN SELECT vmtools_test_probe(NEW.kind, NEW.detail); END");
+        return db;
+    }
+
+    /// <summary>Keeps pruning <paramref name="layerDigest"/> (select, then remove, as Remove-Qcow2CacheImage -KeepLatest 0 does) until <paramref name="done"/>.</summary>
+    private async Task<(int Removed, int Busy)> PruneUntilAsync(string layerDigest, Func<bool> done, bool stopAfterFirst)
+    {
+        using var db = StateDb.Open(_paths.DatabasePath);
+        var pruner = new ImagePruner(db, _paths);
+        int removed = 0, busy = 0;
+        while (!done())
+        {
+            foreach (var image in pruner.Select(new PruneRequest { KeepLatest = 0 }).Where(i => i.LayerDigest == layerDigest))
+            {
+                try { pruner.Remove(image.LayerDigest, force: false); removed++; }
+                catch (VmToolsException e) when (e.ErrorId == "Qcow2CacheImageBusy") { busy++; }
+                catch (VmToolsException e) when (e.ErrorId == "Qcow2CacheImageNotFound") { }
+            }
+
+            if (removed > 0 && stopAfterFirst) break;
+            await Task.Delay(Random.Shared.Next(0, 3), Ct);
+        }
+
+        return (removed, busy);
+    }
+
+    /// <summary>What the hits of one round returned: each Hit or Pulled entry must name B's stored disk; a Miss is the clean answer once B is gone.</summary>
+    private static void AssertEntries(IEnumerable<Qcow2CacheEntry> entries, string expectedPath)
+    {
+        foreach (var entry in entries)
+        {
+            Assert.True(entry.Status is CacheStatus.Hit or CacheStatus.Pulled or CacheStatus.Miss, $"unexpected {entry.Status}");
+            if (entry.Status != CacheStatus.Miss) Assert.Equal(expectedPath, entry.Path);
+        }
+    }
+
+    [Fact]
+    public async Task LocalHitsRacingPrunesOfB_ReturnBsVerifiedDisk_OrACleanMiss()
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine("local-b.qcow2"), 2, seed: 51);
+        var repo = ImageReference.Parse("localhost:5000/prune/local-b");
+        var problems = new ConcurrentQueue<string>();
+        int verified = 0, hits = 0, busy = 0;
+        for (var round = 0; round < 25; round++)
+        {
+            var b = await PublishLocallyAsync(disk, repo);
+            var expected = Path.Combine(new ImageStore(_db, _paths).FolderFor(b.LayerDigest), ImageStore.DiskFileName);
+            var gone = 0;
+            var started = new TaskCompletionSource();
+            async Task<List<Qcow2CacheEntry>> HitUntilMissAsync()
+            {
+                using var db = ProbedDb(problems, () => Interlocked.Increment(ref verified));
+                var fetcher = new Qcow2CacheFetcher(db, _paths);
+                var entries = new List<Qcow2CacheEntry>();
+                for (var i = 0; i < 400 && Volatile.Read(ref gone) == 0; i++)
+                {
+                    var entry = await fetcher.FetchAsync(new FetchRequest(repo, new[] { "t" }) { RegistryEnabled = false }, null, Ct);
+                    entries.Add(entry);
+                    started.TrySetResult();
+                    if (entry.Status == CacheStatus.Miss) Interlocked.Exchange(ref gone, 1);
+                    await Task.Delay(Random.Shared.Next(0, 2), Ct); // gaps between hits, as between real callers: a prune can get in
+                }
+
+                return entries;
+            }
+
+            var hitters = new[] { Task.Run(HitUntilMissAsync, Ct), Task.Run(HitUntilMissAsync, Ct) };
+            await started.Task;
+            var prune = await PruneUntilAsync(b.LayerDigest, () => Volatile.Read(ref gone) == 1, stopAfterFirst: true);
+            var entries = (await Task.WhenAll(hitters)).SelectMany(e => e).ToList();
+
+            Assert.Equal(1, prune.Removed);
+            busy += prune.Busy;
+            AssertEntries(entries, expected);
+            hits += entries.Count(e => e.Status == CacheStatus.Hit);
+            Assert.False(File.Exists(expected), "B was pruned in this round");
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{hits} hits, {busy} prunes found B busy, {problems.Count} problems");
+        Assert.True(problems.IsEmpty, string.Join(Environment.NewLine, problems.Take(10)));
+        Assert.Equal(hits, verified);
+        Assert.True(busy > 0, $"no prune ever met a hit holding B's lock in {hits} hits: the race was not run");
+    }
+
+    [Fact]
+    public async Task RegistryHitsRacingPrunesOfB_ReturnBsVerifiedDisk_PullingAgainWhenItWasRemoved()
+    {
+        var b = await PublishAsync("hitrace", 2, seed: 52);
+        var expected = Path.Combine(new ImageStore(_db, _paths).FolderFor(b.Published.LayerDigest), ImageStore.DiskFileName);
+        Assert.Equal(b.Published.LayerDigest, LayerDigestOf(b.Disk));
+        var problems = new ConcurrentQueue<string>();
+        int verified = 0, removed = 0, busy = 0;
+        var statuses = new List<CacheStatus>();
+        for (var round = 0; round < 4; round++)
+        {
+            Assert.True((await PullAsync(b.Repo)).Status is CacheStatus.Pulled or CacheStatus.Hit, "B is in the store before the round");
+            var done = 0;
+            async Task<List<Qcow2CacheEntry>> HitAsync()
+            {
+                using var db = ProbedDb(problems, () => Interlocked.Increment(ref verified));
+                var fetcher = new Qcow2CacheFetcher(db, _paths);
+                var entries = new List<Qcow2CacheEntry>();
+                for (var i = 0; i < 12; i++)
+                {
+                    entries.Add(await fetcher.FetchAsync(new FetchRequest(b.Repo, new[] { "t" }), null, Ct));
+                }
+
+                return entries;
+            }
+
+            var hitters = new[] { Task.Run(HitAsync, Ct), Task.Run(HitAsync, Ct) };
+            var all = Task.WhenAll(hitters).ContinueWith(_ => Interlocked.Exchange(ref done, 1), TaskScheduler.Default);
+            var prune = await PruneUntilAsync(b.Published.LayerDigest, () => Volatile.Read(ref done) == 1, stopAfterFirst: false);
+            await all;
+            var entries = (await Task.WhenAll(hitters)).SelectMany(e => e).ToList();
+
+            removed += prune.Removed;
+            busy += prune.Busy;
+            AssertEntries(entries, expected);
+            Assert.DoesNotContain(entries, e => e.Status == CacheStatus.Miss);
+            statuses.AddRange(entries.Select(e => e.Status));
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{statuses.Count} fetches ({statuses.Count(s => s == CacheStatus.Pulled)} pulled again), B removed {removed} times, {busy} prunes found B busy, {problems.Count} problems");
+        Assert.True(problems.IsEmpty, string.Join(Environment.NewLine, problems.Take(10)));
+        Assert.Equal(statuses.Count, verified);
+        Assert.True(removed > 0 && statuses.Contains(CacheStatus.Pulled), $"B was removed {removed} times; statuses: {string.Join(",", statuses.Distinct())}");
+        Assert.True(busy > 0, "no prune ever met a hit or pull holding B's lock: the race was not run");
+    }
+
+    [Fact]
+    public async Task Hit_WhileAnotherHolderHasTheDigestLock_WaitsSaysSo_ThenSucceeds()
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine("wait.qcow2"), 1, seed: 53);
+        var b = await PublishLocallyAsync(disk, ImageReference.Parse("localhost:5000/prune/wait"));
+        var said = new ConcurrentQueue<string>();
+        var request = new FetchRequest(b.Repo, new[] { "t" }) { RegistryEnabled = false, ClientOptions = new RegistryClientOptions { Verbose = said.Enqueue } };
+
+        Task<Qcow2CacheEntry> fetch;
+        using (await DigestLock.AcquireAsync(_paths.LockDirectory, b.LayerDigest, null, Ct))
+        {
+            fetch = Task.Run(() => new Qcow2CacheFetcher(_db, _paths).FetchAsync(request, null, Ct), Ct);
+            await Task.Delay(400, Ct);
+            Assert.False(fetch.IsCompleted, "the hit waits while the lock is held");
+            Assert.Contains(said, m => m.Contains(b.LayerDigest, StringComparison.Ordinal) && m.Contains("waiting", StringComparison.Ordinal));
+        }
+
+        var entry = await fetch;
+        Assert.Equal(CacheStatus.Hit, entry.Status);
+        Assert.Equal(b.LayerDigest, LayerDigestOf(entry.Path!));
+    }
+
+    [Fact]
+    public async Task Hit_WhoseImageVanishedWhileItWaited_PullsItAgain_OrIsALocalMiss()
+    {
+        var b = await PublishAsync("vanish", 1, seed: 54);
+        Assert.Equal(CacheStatus.Pulled, (await PullAsync(b.Repo)).Status);
+        var folder = new ImageStore(_db, _paths).FolderFor(b.Published.LayerDigest);
+
+        async Task<Qcow2CacheEntry> FetchWhileTheImageGoesAsync(bool registry)
+        {
+            Task<Qcow2CacheEntry> fetch;
+            using (await DigestLock.AcquireAsync(_paths.LockDirectory, b.Published.LayerDigest, null, Ct))
+            {
+                fetch = Task.Run(() => new Qcow2CacheFetcher(_db, _paths).FetchAsync(new FetchRequest(b.Repo, new[] { "t" }) { RegistryEnabled = registry }, null, Ct), Ct);
+                await Task.Delay(300, Ct);
+                Assert.False(fetch.IsCompleted);
+                Directory.Delete(folder, recursive: true); // what the holder (a removal) does before it lets go
+            }
+
+            return await fetch;
+        }
+
+        var pulled = await FetchWhileTheImageGoesAsync(registry: true);
+        Assert.Equal(CacheStatus.Pulled, pulled.Status);
+        Assert.Equal(b.Published.LayerDigest, LayerDigestOf(pulled.Path!));
+
+        var missed = await FetchWhileTheImageGoesAsync(registry: false);
+        Assert.Equal(CacheStatus.Miss, missed.Status);
+        Assert.Null(missed.Path);
+    }
+
+    [Fact]
+    public async Task Prune_OfAnImageHitAfterItWasChosen_KeepsIt_AndRemovesItWhenNotUsedAgain()
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine("chosen.qcow2"), 1, seed: 55);
+        var b = await PublishLocallyAsync(disk, ImageReference.Parse("localhost:5000/prune/chosen"));
+        LastUsed(b.LayerDigest, DateTimeOffset.UtcNow.AddDays(-40));
+        var pruner = new ImagePruner(_db, _paths);
+        var chosen = Assert.Single(pruner.Select(new PruneRequest { OlderThan = TimeSpan.FromDays(30) }));
+
+        var hit = await new Qcow2CacheFetcher(_db, _paths).FetchAsync(new FetchRequest(b.Repo, new[] { "t" }) { RegistryEnabled = false }, null, Ct);
+
+        Assert.Equal(CacheStatus.Hit, hit.Status);
+        Assert.True(Assert.Single(new ImageCatalog(_db, _paths).List()).LastUsed > DateTimeOffset.UtcNow.AddMinutes(-1), "the hit is recorded as a use");
+        Assert.Null(pruner.RemoveChosen(chosen, force: false));
+        Assert.True(File.Exists(hit.Path));
+        Assert.Empty(pruner.Select(new PruneRequest { OlderThan = TimeSpan.FromDays(30) }));
+
+        var again = Assert.Single(pruner.Select(new PruneRequest { KeepLatest = 0 }));
+        Assert.Equal(b.LayerDigest, pruner.RemoveChosen(again, force: false)?.LayerDigest);
+        Assert.False(File.Exists(hit.Path));
     }
 
     [Fact]
