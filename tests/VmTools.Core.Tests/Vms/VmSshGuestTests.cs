@@ -87,13 +87,13 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         var data = RandomNumberGenerator.GetBytes(5 * 1024 * 1024);
         await File.WriteAllBytesAsync(sent, data, Ct);
 
-        var up = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, sent, "/tmp/random.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        var up = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, sent, "/tmp/random.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         Assert.Equal(data.Length, up.Length);
         Assert.Equal("5242880 /tmp/random.bin", (await Run("wc -c /tmp/random.bin")).Output.Trim());
 
         var back = guest.Bed.Combine("back");
         Directory.CreateDirectory(back);
-        var down = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/random.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        var down = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/random.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         Assert.Equal((true, (long)data.Length), (down.FromGuest, down.Length));
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(back, "random.bin"), Ct)));
     }
@@ -105,7 +105,7 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         await File.WriteAllTextAsync(local, "odd\n", Ct);
         // A shell would run the command substitution; sftp's glob would take the pattern to match the decoy.
         const string odd = "/tmp/x $(touch pwned) ;'\"*?[.txt";
-        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, local, odd, false, false, SshGuest.User, SshGuest.KeyPath, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, local, odd, false, false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         await Run("echo decoy > '/tmp/x $(touch pwned) ;'\\''\"decoy?[.txt'");
         var listing = await Run("ls /tmp; for d in / /root /tmp; do test -e $d/pwned && echo PWNED; done");
         Assert.DoesNotContain("PWNED", listing.Output);
@@ -113,7 +113,7 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         Assert.Contains("x $(touch pwned) ;'\"decoy?[.txt", listing.Output);
 
         var fetched = guest.Bed.Combine("fetched.txt");
-        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, odd, fetched, true, false, SshGuest.User, SshGuest.KeyPath, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, odd, fetched, true, false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         Assert.Equal("odd\n", await File.ReadAllTextAsync(fetched, Ct));
     }
 }
