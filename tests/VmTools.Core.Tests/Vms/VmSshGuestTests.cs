@@ -111,6 +111,17 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/random.bin", existing, true, false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(existing, Ct)));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(existing));
+
+        // A folder with -Recurse: staged whole and renamed into place; a second copy merges into the folder now there.
+        Assert.Equal(0, (await Run("mkdir -p /tmp/tree/sub && echo leaf > /tmp/tree/sub/leaf.txt")).ExitCode);
+        var tree = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/tree", back, true, true, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(120), null, Ct);
+        Assert.Equal(5, tree.Length);
+        Assert.Equal("leaf\n", await File.ReadAllTextAsync(Path.Combine(back, "tree", "sub", "leaf.txt"), Ct));
+        Assert.Equal(new[] { "random.bin", "tree" }, Directory.GetFileSystemEntries(back).Select(Path.GetFileName).Order());
+        Assert.Equal(0, (await Run("echo two > /tmp/tree/two.txt")).ExitCode);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/tree", back, true, true, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
+        Assert.Equal("two\n", await File.ReadAllTextAsync(Path.Combine(back, "tree", "two.txt"), Ct));
+        Assert.Equal(new[] { "random.bin", "tree" }, Directory.GetFileSystemEntries(back).Select(Path.GetFileName).Order());
     }
 
     /// <summary>
