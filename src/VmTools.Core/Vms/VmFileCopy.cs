@@ -91,7 +91,8 @@ public static class VmFileCopy
         var staging = fromGuest && !(recurse && Directory.Exists(arrived)) ? VmCopyStaging.Beside(arrived) : null;
         var activity = fromGuest ? $"Copying '{remote}' from VM '{vm.Name}'" : $"Copying '{System.IO.Path.GetFileName(local.TrimEnd('/'))}' to VM '{vm.Name}'";
         var item = fromGuest ? arrived : remote;
-        long? total = fromGuest ? null : LocalLength(local);
+        // An empty source has no total worth showing: 0 of 0 would read as finished before scp starts.
+        long? total = fromGuest ? null : LocalLength(local) is var size && size > 0 ? size : null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
         using var expiry = CancellationTokenSource.CreateLinkedTokenSource(ct);
