@@ -365,6 +365,36 @@ Describe 'VMs over SSH' {
         (Invoke-FlightVmCommand ci-1 'cat /tmp/tree/sub/leaf.txt' @Key).Output | Should -Be "leaf`n"
     }
 
+    It 'ends a copy at -Timeout with VmCopyTimeout and kills scp; a copy out of the guest leaves no file behind' {
+        Assert-RealComponent $SshGuest
+        { Copy-FlightVmItem ci-1 -Path /etc/hostname -Destination ./h -FromGuest -Timeout 0 @Key -ErrorAction Stop } | Should -Throw -ErrorId 'ParameterArgumentValidationError,VmTools.Commands.CopyFlightVmItemCommand'
+        $port = "Port=$((Get-FlightVm ci-1).SshPort)"
+        $copyProcesses = { @(Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$' | ForEach-Object {
+            $argv = (Get-Content -Raw "$($_.FullName)/cmdline" -ErrorAction Ignore) -split "`0"
+            if ($argv -and (Split-Path -Leaf $argv[0]) -in 'scp', 'ssh' -and $argv -contains $port) { $argv -join ' ' } }) }
+
+        # A FIFO in the guest that nobody reads: sftp-server blocks opening it for writing, so the copy in hangs.
+        $null = Invoke-FlightVmCommand ci-1 'rm -f /tmp/fifo; mkfifo /tmp/fifo' @Key
+        $small = Join-Path $env:VMTOOLS_HOME 'small.txt'; Set-Content $small small
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $record = $null
+        try { Copy-FlightVmItem ci-1 $small /tmp/fifo -Timeout 3 @Key -ErrorAction Stop } catch { $record = $_ }
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
+        $record.FullyQualifiedErrorId | Should -Be 'VmCopyTimeout,VmTools.Commands.CopyFlightVmItemCommand'
+        $record.CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $record.Exception.Message | Should -BeLike '*may be partial*'
+        $null = 1..20 | ForEach-Object { if ((& $copyProcesses).Count) { Start-Sleep -Milliseconds 100 } }
+        & $copyProcesses | Should -BeNullOrEmpty -Because 'scp and its ssh were killed'
+
+        # Out of the guest, 64 MiB over SSH under TCG within one second: cut short, and the host folder stays empty.
+        $null = Invoke-FlightVmCommand ci-1 'dd if=/dev/zero of=/tmp/big.bin bs=1048576 count=64 2>/dev/null' @Key
+        $into = Join-Path $env:VMTOOLS_HOME 'timeout-into'
+        $null = New-Item -ItemType Directory $into
+        { Copy-FlightVmItem ci-1 -Path /tmp/big.bin -Destination $into -FromGuest -Timeout 1 @Key -ErrorAction Stop } | Should -Throw -ErrorId 'VmCopyTimeout,VmTools.Commands.CopyFlightVmItemCommand'
+        Get-ChildItem -Force $into | Should -BeNullOrEmpty
+        $null = Invoke-FlightVmCommand ci-1 'rm -f /tmp/big.bin /tmp/fifo' @Key
+    }
+
     It 'rejects <Id> before connecting' -TestCases @(
         @{ Script = { Copy-FlightVmItem ghost -Path ./x -Destination /tmp/x -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.CopyFlightVmItemCommand' }
         @{ Script = { Copy-FlightVmItem ci-1 -Path '-oProxyCommand=x' -Destination /tmp/x -ErrorAction Stop }; Id = 'VmCopyPathInvalid,VmTools.Commands.CopyFlightVmItemCommand' }

@@ -44,14 +44,26 @@ public static class VmFileCopy
         return new CommandSpec("scp", args);
     }
 
+    /// <summary>How often a running copy reports its bytes: CoreContext draws at most a few records a second anyway.</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
     /// <summary>
     /// Copies <paramref name="path"/> to <paramref name="destination"/>: host to guest, or guest to host with
     /// <paramref name="fromGuest"/>. The local one of the two must be absolute. Checks what it can before
     /// connecting: <c>VmCopyPathInvalid</c>, <c>VmCopySourceNotFound</c>, <c>VmCopyNeedsRecurse</c>,
     /// <c>VmCopyDestinationNotFound</c>, then <c>VmSshUnavailable</c> or <c>VmNotRunning</c>; scp's own failure
-    /// is <c>VmCopyFailed</c> with its message.
+    /// is <c>VmCopyFailed</c> with its message, and a copy still running after <paramref name="timeout"/> is
+    /// <c>VmCopyTimeout</c> (scp and its ssh killed).
     /// </summary>
-    public static async Task<VmItemCopy> CopyAsync(ICommandRunner runner, FlightVm vm, string path, string destination, bool fromGuest, bool recurse, string user, string? keyPath, CancellationToken ct)
+    /// <remarks>
+    /// From the guest, scp writes to a fresh name beside the target (<see cref="VmCopyStaging"/>) that is renamed
+    /// over it only after scp succeeded: a failed, timed-out or stopped copy leaves the target as it was. Into the
+    /// guest there is no such step (it would take a remote shell and a second connection), so the guest's file
+    /// may be partial after a failure; the error says so. Progress: bytes of the local file sent (its size, known
+    /// up front), or of the staged file as it grows.
+    /// </remarks>
+    public static async Task<VmItemCopy> CopyAsync(ICommandRunner runner, FlightVm vm, string path, string destination, bool fromGuest, bool recurse, string user, string? keyPath,
+        TimeSpan? timeout, IProgress<TransferProgress>? progress, CancellationToken ct)
     {
         var (local, remote) = fromGuest ? (destination, path) : (path, destination);
         ValidatePath(remote, "guest path");
@@ -73,16 +85,73 @@ public static class VmFileCopy
         }
 
         var endpoint = VmSsh.RunningEndpoint(vm);
-        var r = await runner.RunAsync(Command(endpoint, local, remote, fromGuest, recurse, user, keyPath), ct).ConfigureAwait(false);
-        if (r.ExitCode != 0)
+        var what = fromGuest ? $"'{remote}' from VM '{vm.Name}' to '{local}'" : $"'{local}' to '{remote}' in VM '{vm.Name}'";
+        var arrived = fromGuest && Directory.Exists(local) ? System.IO.Path.Combine(local, System.IO.Path.GetFileName(remote.TrimEnd('/'))) : local;
+        // A folder copied into a folder that already exists merges into it: there is nothing to rename over it.
+        var staging = fromGuest && !(recurse && Directory.Exists(arrived)) ? VmCopyStaging.Beside(arrived) : null;
+        var activity = fromGuest ? $"Copying '{remote}' from VM '{vm.Name}'" : $"Copying '{System.IO.Path.GetFileName(local.TrimEnd('/'))}' to VM '{vm.Name}'";
+        var item = fromGuest ? arrived : remote;
+        // An empty source has no total worth showing: 0 of 0 would read as finished before scp starts.
+        long? total = fromGuest ? null : LocalLength(local) is var size && size > 0 ? size : null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        using var expiry = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (timeout is { } limit) expiry.CancelAfter(limit);
+        using var reporting = CancellationTokenSource.CreateLinkedTokenSource(expiry.Token);
+        var reporter = progress is null ? Task.CompletedTask
+            : ReportWhileRunningAsync(() => fromGuest ? LocalLength(staging?.Path ?? arrived) : 0, activity, item, total, clock, progress, reporting.Token);
+        try
         {
-            var detail = r.StandardError.Trim();
-            throw new VmToolsException("VmCopyFailed", FailureKind.InvalidOperation,
-                $"Copying {(fromGuest ? $"'{remote}' from VM '{vm.Name}' to '{local}'" : $"'{local}' to '{remote}' in VM '{vm.Name}'")} failed (scp exited {r.ExitCode}){(detail.Length > 0 ? ": " + detail : ".")}") { Target = vm.Name };
+            CommandResult r;
+            try
+            {
+                r = await runner.RunAsync(Command(endpoint, staging?.Path ?? local, remote, fromGuest, recurse, user, keyPath), expiry.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested && timeout is not null)
+            {
+                throw new VmToolsException("VmCopyTimeout", FailureKind.OperationTimeout,
+                    $"Copying {what} did not finish within {timeout.Value.TotalSeconds:0.###} s: scp was stopped. "
+                    + (fromGuest ? (staging is null ? $"'{arrived}' may hold part of the folder." : $"'{arrived}' was left as it was.") : $"The guest's '{remote}' may be partial."), e) { Target = vm.Name };
+            }
+
+            if (r.ExitCode != 0)
+            {
+                var detail = r.StandardError.Trim();
+                throw new VmToolsException("VmCopyFailed", FailureKind.InvalidOperation,
+                    $"Copying {what} failed (scp exited {r.ExitCode}){(detail.Length > 0 ? ": " + detail : ".")}") { Target = vm.Name };
+            }
+
+            staging?.Commit();
+        }
+        finally
+        {
+            await reporting.CancelAsync().ConfigureAwait(false);
+            await reporter.ConfigureAwait(false);
+            staging?.Dispose();
         }
 
-        var arrived = fromGuest && Directory.Exists(local) ? System.IO.Path.Combine(local, System.IO.Path.GetFileName(remote.TrimEnd('/'))) : local;
-        return new VmItemCopy(vm.Name, path, destination, fromGuest, LocalLength(arrived));
+        var length = LocalLength(fromGuest ? arrived : local);
+        progress?.Report(new TransferProgress(activity, item, Math.Max(length, 1), Math.Max(length, 1), clock.Elapsed));
+        return new VmItemCopy(vm.Name, path, destination, fromGuest, length);
+    }
+
+    /// <summary>Reports <paramref name="bytesDone"/> every <see cref="ProgressInterval"/> until cancelled; never throws.</summary>
+    private static async Task ReportWhileRunningAsync(Func<long> bytesDone, string activity, string item, long? total, System.Diagnostics.Stopwatch clock, IProgress<TransferProgress> progress, CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                long done;
+                // The staged file or folder changes under scp; a file vanishing between listing and stat is normal.
+                try { done = bytesDone(); } catch (IOException) { done = 0; } catch (UnauthorizedAccessException) { done = 0; }
+                progress.Report(new TransferProgress(activity, item, done, total, clock.Elapsed));
+                await Task.Delay(ProgressInterval, ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private static long LocalLength(string path)

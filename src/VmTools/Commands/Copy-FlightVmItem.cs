@@ -40,6 +40,11 @@ public sealed class CopyFlightVmItemCommand : VmToolsCmdlet
     [Parameter]
     public string? KeyPath { get; set; }
 
+    /// <summary>Seconds the copy may take; then scp is killed (VmCopyTimeout). A copy from the guest leaves the host target as it was.</summary>
+    [Parameter]
+    [ValidateRange(1, 86_400)]
+    public int Timeout { get; set; }
+
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
@@ -61,11 +66,12 @@ public sealed class CopyFlightVmItemCommand : VmToolsCmdlet
             ThrowArgumentError("VmCopyFromGuestNeedsOneVm", $"-FromGuest copies to one host path; '{string.Join("', '", Name)}' names {names.Count} VMs.", Name);
         }
 
+        TimeSpan? timeout = Timeout > 0 ? TimeSpan.FromSeconds(Timeout) : null;
         foreach (var name in names)
         {
             var action = FromGuest ? $"Copy '{path}' from the guest to '{destination}'" : $"Copy '{path}' to '{destination}' in the guest";
             if (!ShouldProcess(name, action)) continue;
-            var copied = TryRunCore(ctx => VmFileCopy.CopyAsync(ProcessRunner.Instance, store.Get(name), path, destination, FromGuest, Recurse, User, key, ctx.Cancellation));
+            var copied = TryRunCore(ctx => VmFileCopy.CopyAsync(ProcessRunner.Instance, store.Get(name), path, destination, FromGuest, Recurse, User, key, timeout, ctx, ctx.Cancellation));
             if (copied is not null && PassThru) WriteObject(copied);
         }
     }

@@ -67,8 +67,8 @@ public sealed partial class TapNetworkTests
         var sent = Path.Combine(bed.Directory, "payload.bin");
         File.WriteAllBytes(sent, System.Security.Cryptography.RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17));
         var back = Path.Combine(bed.Directory, "payload.back");
-        await VmFileCopy.CopyAsync(ProcessRunner.Instance, vms[1], sent, "/tmp/payload.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
-        await VmFileCopy.CopyAsync(ProcessRunner.Instance, vms[1], "/tmp/payload.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, vms[1], sent, "/tmp/payload.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, vms[1], "/tmp/payload.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         Assert.Equal(File.ReadAllBytes(sent), File.ReadAllBytes(back));
 
         var dhcpPid = bed.Lifecycle.Handles("pool-1").DhcpServerPid!.Value;

@@ -19,7 +19,7 @@ public sealed class VmFileCopyTests : IDisposable
     };
 
     private async Task<string> Fails(FlightVm vm, string path, string destination, bool fromGuest, bool recurse = false)
-        => (await Assert.ThrowsAsync<VmToolsException>(() => VmFileCopy.CopyAsync(ProcessRunner.Instance, vm, path, destination, fromGuest, recurse, "root", null, CancellationToken.None))).ErrorId;
+        => (await Assert.ThrowsAsync<VmToolsException>(() => VmFileCopy.CopyAsync(ProcessRunner.Instance, vm, path, destination, fromGuest, recurse, "root", null, null, null, CancellationToken.None))).ErrorId;
 
     [Fact]
     public async Task BadPathsAndAStoppedVm_FailWithSpecificErrorIds_BeforeConnecting()

@@ -87,15 +87,160 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         var data = RandomNumberGenerator.GetBytes(5 * 1024 * 1024);
         await File.WriteAllBytesAsync(sent, data, Ct);
 
-        var up = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, sent, "/tmp/random.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        var upProgress = new RecordedProgress();
+        var up = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, sent, "/tmp/random.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(120), upProgress, Ct);
         Assert.Equal(data.Length, up.Length);
         Assert.Equal("5242880 /tmp/random.bin", (await Run("wc -c /tmp/random.bin")).Output.Trim());
+        Assert.All(upProgress.Reports, p => Assert.Equal(data.Length, p.BytesTotal)); // the size sent is known up front
+        Assert.Equal(data.Length, upProgress.Reports.Last().BytesDone);
 
         var back = guest.Bed.Combine("back");
         Directory.CreateDirectory(back);
-        var down = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/random.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, Ct);
+        var downProgress = new RecordedProgress();
+        var down = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/random.bin", back, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(120), downProgress, Ct);
         Assert.Equal((true, (long)data.Length), (down.FromGuest, down.Length));
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(back, "random.bin"), Ct)));
+        Assert.Equal(new[] { "random.bin" }, Directory.GetFileSystemEntries(back).Select(Path.GetFileName)); // the staged name was renamed, not left beside it
+        Assert.Equal((data.Length, (long?)data.Length), (downProgress.Reports.Last().BytesDone, downProgress.Reports.Last().BytesTotal));
+        Assert.True(downProgress.Reports.SkipLast(1).All(p => p.BytesTotal is null && p.BytesDone <= data.Length), "while scp runs, the bytes that arrived so far, of a size not known");
+
+        // Over an existing file: its content replaced, its mode kept (a target made 0600 for a secret stays so).
+        var existing = guest.Bed.Combine("existing.bin");
+        File.WriteAllText(existing, "old");
+        File.SetUnixFileMode(existing, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/random.bin", existing, true, false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(existing, Ct)));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(existing));
+
+        // A folder with -Recurse: staged whole and renamed into place; a second copy merges into the folder now there.
+        Assert.Equal(0, (await Run("mkdir -p /tmp/tree/sub && echo leaf > /tmp/tree/sub/leaf.txt")).ExitCode);
+        var tree = await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/tree", back, true, true, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(120), null, Ct);
+        Assert.Equal(5, tree.Length);
+        Assert.Equal("leaf\n", await File.ReadAllTextAsync(Path.Combine(back, "tree", "sub", "leaf.txt"), Ct));
+        Assert.Equal(new[] { "random.bin", "tree" }, Directory.GetFileSystemEntries(back).Select(Path.GetFileName).Order());
+        Assert.Equal(0, (await Run("echo two > /tmp/tree/two.txt")).ExitCode);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/tree", back, true, true, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
+        Assert.Equal("two\n", await File.ReadAllTextAsync(Path.Combine(back, "tree", "two.txt"), Ct));
+        Assert.Equal(new[] { "random.bin", "tree" }, Directory.GetFileSystemEntries(back).Select(Path.GetFileName).Order());
+    }
+
+    /// <summary>
+    /// A FIFO in the guest that nobody opens at the other end: sftp-server blocks opening it, for reading (a copy
+    /// out) or for writing (a copy in), so the copy hangs deterministically.
+    /// </summary>
+    private async Task<string> GuestFifo(string name)
+    {
+        var fifo = "/tmp/" + name;
+        var made = await Run($"rm -f {fifo}; mkfifo {fifo} && test -p {fifo}");
+        Assert.True(made.ExitCode == 0, $"mkfifo in the guest: {made.Output}{made.ErrorOutput}");
+        return fifo;
+    }
+
+    /// <summary>The scp or ssh processes on this host that talk to the test guest's forwarded SSH port.</summary>
+    private IReadOnlyList<(string Pid, string[] Argv)> CopyProcesses()
+    {
+        var port = "Port=" + VmSshEndpoint.Of(guest.Vm).Port;
+        var found = new List<(string, string[])>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)))
+        {
+            try
+            {
+                var argv = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                if (Path.GetFileName(argv[0]) is "scp" or "ssh" && argv.Contains(port)) found.Add((Path.GetFileName(dir), argv));
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return found;
+    }
+
+    private async Task AssertNoCopyProcessLeft()
+    {
+        // Killing is asynchronous: the kernel reaps a killed process a moment later.
+        for (var i = 0; i < 20 && CopyProcesses().Count > 0; i++) await Task.Delay(100, Ct);
+        Assert.Empty(CopyProcesses().Select(p => string.Join(' ', p.Argv)));
+    }
+
+    /// <summary>
+    /// Starts copying a 32 MiB guest file to <paramref name="target"/> and freezes this host's scp (SIGSTOP) once
+    /// its staged file holds 1 MiB: a copy hung half-way, deterministically, with a partial file on disk. The
+    /// returned task is the copy's.
+    /// </summary>
+    private async Task<Task<VmItemCopy>> StartCopyThatHangsHalfWay(string target, TimeSpan? timeout, CancellationToken ct)
+    {
+        var made = await Run("test -s /tmp/big.bin || dd if=/dev/zero of=/tmp/big.bin bs=1048576 count=32 2>/dev/null; wc -c < /tmp/big.bin");
+        Assert.Equal("33554432", made.Output.Trim());
+        var folder = Path.GetDirectoryName(target)!;
+        var copy = VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, "/tmp/big.bin", target, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, timeout, null, ct);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60) && !copy.IsCompleted)
+        {
+            var staged = Directory.GetFiles(folder, ".*.part");
+            if (staged.Length == 1 && new FileInfo(staged[0]).Length >= 1 << 20)
+            {
+                foreach (var pid in CopyProcesses().Where(p => p.Argv.Contains("-s")).Select(p => p.Pid)) Programs.MustRun("kill", "-STOP", pid);
+                return copy;
+            }
+
+            await Task.Delay(5, Ct);
+        }
+
+        Assert.Fail($"the copy never had 1 MiB staged (completed: {copy.IsCompleted})");
+        return copy;
+    }
+
+    [Fact]
+    public async Task CopyFromTheGuest_PastItsTimeout_IsVmCopyTimeout_KillsScp_AndLeavesNoFileAtTheDestination()
+    {
+        var folder = guest.Bed.Combine("timeout-down");
+        Directory.CreateDirectory(folder);
+        var target = Path.Combine(folder, "out.bin");
+        var clock = Stopwatch.StartNew();
+        var copy = await StartCopyThatHangsHalfWay(target, TimeSpan.FromSeconds(4), Ct);
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => copy);
+        Assert.Equal(("VmCopyTimeout", FailureKind.OperationTimeout), (e.ErrorId, e.Kind));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 3.9, 20);
+        Assert.Contains("left as it was", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(folder)); // neither the target nor the partial staged file
+        await AssertNoCopyProcessLeft();
+
+        // A target that was there stays as it was.
+        File.WriteAllText(target, "keep");
+        copy = await StartCopyThatHangsHalfWay(target, TimeSpan.FromSeconds(3), Ct);
+        Assert.Equal("VmCopyTimeout", (await Assert.ThrowsAsync<VmToolsException>(() => copy)).ErrorId);
+        Assert.Equal(new[] { "out.bin" }, Directory.GetFileSystemEntries(folder).Select(Path.GetFileName));
+        Assert.Equal("keep", File.ReadAllText(target));
+        await AssertNoCopyProcessLeft();
+    }
+
+    [Fact]
+    public async Task CopyFromTheGuest_Cancelled_KillsScp_AndRemovesTheStagedFile()
+    {
+        var folder = guest.Bed.Combine("cancel-down");
+        Directory.CreateDirectory(folder);
+        using var ctrlC = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var copy = await StartCopyThatHangsHalfWay(Path.Combine(folder, "out.bin"), TimeSpan.FromSeconds(120), ctrlC.Token);
+        Assert.NotEmpty(Directory.GetFileSystemEntries(folder)); // the partial staged file, until the cancellation
+        await ctrlC.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => copy);
+        Assert.Empty(Directory.GetFileSystemEntries(folder));
+        await AssertNoCopyProcessLeft();
+    }
+
+    [Fact]
+    public async Task CopyIntoTheGuest_PastItsTimeout_IsVmCopyTimeout_SayingTheGuestFileMayBePartial()
+    {
+        var fifo = await GuestFifo("never-read");
+        var local = guest.Bed.Combine("small.txt");
+        await File.WriteAllTextAsync(local, "small\n", Ct);
+        var clock = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, local, fifo, fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(3), null, Ct));
+        Assert.Equal(("VmCopyTimeout", FailureKind.OperationTimeout), (e.ErrorId, e.Kind));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 2.9, 15);
+        Assert.Contains("may be partial", e.Message);
+        await AssertNoCopyProcessLeft();
     }
 
     [Fact]
@@ -105,7 +250,7 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         await File.WriteAllTextAsync(local, "odd\n", Ct);
         // A shell would run the command substitution; sftp's glob would take the pattern to match the decoy.
         const string odd = "/tmp/x $(touch pwned) ;'\"*?[.txt";
-        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, local, odd, false, false, SshGuest.User, SshGuest.KeyPath, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, local, odd, false, false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         await Run("echo decoy > '/tmp/x $(touch pwned) ;'\\''\"decoy?[.txt'");
         var listing = await Run("ls /tmp; for d in / /root /tmp; do test -e $d/pwned && echo PWNED; done");
         Assert.DoesNotContain("PWNED", listing.Output);
@@ -113,7 +258,23 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         Assert.Contains("x $(touch pwned) ;'\"decoy?[.txt", listing.Output);
 
         var fetched = guest.Bed.Combine("fetched.txt");
-        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, odd, fetched, true, false, SshGuest.User, SshGuest.KeyPath, Ct);
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm, odd, fetched, true, false, SshGuest.User, SshGuest.KeyPath, null, null, Ct);
         Assert.Equal("odd\n", await File.ReadAllTextAsync(fetched, Ct));
+    }
+}
+
+/// <summary>Every report, in order, on the reporting thread (System.Progress would post them to a context later).</summary>
+internal sealed class RecordedProgress : IProgress<TransferProgress>
+{
+    private readonly List<TransferProgress> _reports = new();
+
+    public IReadOnlyList<TransferProgress> Reports
+    {
+        get { lock (_reports) return _reports.ToList(); }
+    }
+
+    public void Report(TransferProgress value)
+    {
+        lock (_reports) _reports.Add(value);
     }
 }
