@@ -1,11 +1,12 @@
 namespace VmTools.Core.Images;
 
 /// <summary>
-/// A lock per digest, shared by threads and processes (flock on a lock file). A pull or a removal holds it
-/// exclusively, so concurrent pulls of one image are joined (the second waits, then finds the first one's
-/// result in the store) and a prune never deletes a digest a pull is writing. A hit holds it shared while it
-/// verifies and records the stored image, so hits of one image run side by side but a prune cannot delete the
-/// folder between the check and the answer. Removal takes it without waiting (an image in use is busy).
+/// A lock per digest, shared by threads and processes (flock on a lock file). A pull, a publish keeping its local
+/// copy, or a removal holds it exclusively, so concurrent pulls of one image are joined (the second waits, then finds
+/// the first one's result in the store) and a prune never deletes a digest a pull or publish is writing. A hit, or a
+/// -Destination placement, holds it shared while it reads the stored image (<see cref="ImageStore.UseVerifiedAsync"/>),
+/// so they run side by side but a prune cannot delete the folder under them. Removal takes it without waiting (an
+/// image in use is busy).
 /// </summary>
 internal sealed class DigestLock : IDisposable
 {

@@ -82,7 +82,7 @@ public sealed class ImagePruner
         var clock = Stopwatch.StartNew();
         using var held = DigestLock.TryAcquire(_paths.LockDirectory, layerDigest)
             ?? throw new VmToolsException("Qcow2CacheImageBusy", FailureKind.ResourceBusy,
-                $"{layerDigest} is being pulled or handed out right now; it was left in place.") { Target = layerDigest };
+                $"{layerDigest} is being pulled, published or handed out right now; it was left in place.") { Target = layerDigest };
         var image = _catalog.List(new[] { layerDigest }).FirstOrDefault(i => i.LayerDigest == layerDigest)
             ?? throw new VmToolsException("Qcow2CacheImageNotFound", FailureKind.NotFound,
                 $"The local store holds no image {layerDigest}. Get-Qcow2CacheImage lists what it holds.") { Target = layerDigest };

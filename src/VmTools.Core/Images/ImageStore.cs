@@ -48,6 +48,20 @@ public sealed class ImageStore
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="use"/> on the verified stored image while holding the digest's shared lock (waiting, with
+    /// <paramref name="waiting"/> told why, while a pull, publish or removal holds it exclusively), so the image's files
+    /// exist for as long as <paramref name="use"/> reads them. Null, without calling it, when the store does not (or no
+    /// longer) hold a verified image: a prune may have removed it since the caller last saw it.
+    /// </summary>
+    public async Task<T?> UseVerifiedAsync<T>(string layerDigest, Func<StoredImage, T> use, Action<string>? waiting, CancellationToken ct) where T : class
+    {
+        using (await DigestLock.AcquireSharedAsync(_paths.LockDirectory, layerDigest, waiting, ct).ConfigureAwait(false))
+        {
+            return FindVerified(layerDigest) is { } image ? use(image) : null;
+        }
+    }
+
     /// <summary>True when the index has a row for the layer (verified or not).</summary>
     public bool Indexes(string layerDigest)
     {
@@ -122,6 +136,7 @@ public sealed class ImageStore
     /// Takes a local disk (just pushed or built) into the store under its layer digest, by reflink or hard link,
     /// or by copy when <paramref name="allowCopy"/>. Returns null when only a copy would do and copying is not allowed.
     /// A hard-linked file keeps its mode: it is still the caller's file, and its mtime guards the entry.
+    /// The caller holds the digest's exclusive lock, so the check for a stored copy and the commit see no prune or pull in between.
     /// </summary>
     public StoredImage? Adopt(string layerDigest, string diskPath, IReadOnlyList<BootFile> bootFiles, bool allowCopy)
     {

@@ -134,6 +134,47 @@ public sealed class Qcow2CacheFetcher
         return Missed(repo, request.Tags, "Registry", clock);
     }
 
+    /// <summary>
+    /// Places the stored disk of <paramref name="entry"/> (an answer of <see cref="FetchAsync"/>) at <paramref name="destination"/>
+    /// while holding the digest's shared lock, so a prune cannot delete it mid-placement. A prune that removed it after the
+    /// fetch returned is met here: the image is fetched again (pulled, with <paramref name="request"/> and pulling allowed),
+    /// or, with the registry disabled or the image gone from it too, the answer is <c>Qcow2CacheImageGone</c>.
+    /// Returns the entry with <see cref="Qcow2CacheEntry.Path"/> set to the placed file.
+    /// </summary>
+    public async Task<Qcow2CacheEntry> PlaceAsync(FetchRequest request, Qcow2CacheEntry entry, string destination, PlacementMode mode, IProgress<TransferProgress>? progress, CancellationToken ct)
+    {
+        var verbose = request.ClientOptions.Verbose;
+        var target = Path.GetFullPath(destination);
+        // A prune can remove the image again between the new fetch and the next attempt; a few rounds tell "keeps being pruned" from bad luck.
+        const int Attempts = 3;
+        for (var attempt = 1; ; attempt++)
+        {
+            if (entry.LayerDigest is not { } layer || entry.Path != Path.Combine(_store.FolderFor(layer), ImageStore.DiskFileName))
+            {
+                // Not the store's file (a build the store did not adopt): the caller's own disk, placed as it is.
+                var own = entry.Path ?? throw new ArgumentException("The entry names no disk to place.", nameof(entry));
+                verbose?.Invoke($"Placed the disk at {target} by {DiskPlacement.Place(own, target, mode)}.");
+                return entry with { Path = target };
+            }
+
+            var placed = await _store.UseVerifiedAsync(layer, image =>
+            {
+                var used = DiskPlacement.Place(image.DiskPath, target, mode);
+                verbose?.Invoke($"Placed the disk at {target} by {used}.");
+                return entry with { Path = target };
+            }, verbose, ct).ConfigureAwait(false);
+            if (placed is not null) return placed;
+            if (!request.RegistryEnabled) throw Gone(entry, target, "it was removed from the local store (by a prune) after it was found, and the registry is disabled");
+            if (attempt == Attempts) throw Gone(entry, target, $"it was removed from the local store (by a prune) {Attempts} times before it could be placed");
+            verbose?.Invoke($"{entry.Reference}: layer {layer} was removed from the local store before it could be placed; fetching it again.");
+            entry = await FetchAsync(request with { PullAllowed = true }, progress, ct).ConfigureAwait(false);
+            if (entry.Status == CacheStatus.Miss) throw Gone(entry, target, "it was removed from the local store (by a prune) and the registry no longer has it");
+        }
+    }
+
+    private static VmToolsException Gone(Qcow2CacheEntry entry, string destination, string why)
+        => new("Qcow2CacheImageGone", FailureKind.NotFound, $"{entry.Reference} was not placed at '{destination}': {why}. Run Get-Qcow2Cache again.") { Target = entry.Reference };
+
     /// <summary>True when a tag exists (registry) or a verified local copy is known (registry disabled).</summary>
     public async Task<bool> ExistsAsync(FetchRequest request, CancellationToken ct)
     {
@@ -204,16 +245,15 @@ public sealed class Qcow2CacheFetcher
     {
         // A layer the index never held is no hit and needs no lock: a pull of it that commits meanwhile is joined under the pull's own lock.
         if (!_store.Indexes(candidate.LayerDigest)) return null;
-        using (await DigestLock.AcquireSharedAsync(_paths.LockDirectory, candidate.LayerDigest, verbose, ct).ConfigureAwait(false))
-        {
-            return HitWhileLocked(candidate, clock);
-        }
+        return await _store.UseVerifiedAsync(candidate.LayerDigest, image => Hit(candidate, image, clock), verbose, ct).ConfigureAwait(false);
     }
 
     /// <summary>The hit for a candidate whose digest lock the caller holds (shared or exclusive); null when it is not in the store.</summary>
     private Qcow2CacheEntry? HitWhileLocked(Candidate candidate, Stopwatch clock)
+        => _store.FindVerified(candidate.LayerDigest) is { } image ? Hit(candidate, image, clock) : null;
+
+    private Qcow2CacheEntry Hit(Candidate candidate, StoredImage image, Stopwatch clock)
     {
-        if (_store.FindVerified(candidate.LayerDigest) is not { } image) return null;
         var reference = candidate.Reference;
         if (candidate.Tag is { } tag) _store.RecordRef(reference.Registry, reference.Repository, tag, candidate.ManifestDigest, candidate.LayerDigest, candidate.Source);
         // The use is recorded before the lock is released: a prune choosing by last use later keeps the image, and one

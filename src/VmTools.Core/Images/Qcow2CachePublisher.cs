@@ -123,12 +123,17 @@ public sealed class Qcow2CachePublisher
 
             // Keep a local copy where it is free (reflink/hard link), so the next Get-Qcow2Cache is a hit with no download.
             // With the registry disabled the local store is the cache, so a copy is made if need be.
+            // Adopted under the digest's exclusive lock, as a pull commits: a prune or pull of the same layer waits (or is
+            // refused as busy), and Adopt re-checks under the lock whether the store already holds the layer (then keeps it).
             if (request.Compression == LayerCompression.None || !request.RegistryEnabled)
             {
-                var adopted = _store.Adopt(layer.Digest, request.DiskPath, request.BootFiles, allowCopy: !request.RegistryEnabled);
-                if (adopted is not null)
+                using (await DigestLock.AcquireAsync(_paths.LockDirectory, layer.Digest, request.ClientOptions.Verbose, ct).ConfigureAwait(false))
                 {
-                    foreach (var tag in request.Tags) _store.RecordRef(repo.Registry, repo.Repository, tag, finalDigest, layer.Digest, request.RegistryEnabled ? "Registry" : "Local");
+                    var adopted = _store.Adopt(layer.Digest, request.DiskPath, request.BootFiles, allowCopy: !request.RegistryEnabled);
+                    if (adopted is not null)
+                    {
+                        foreach (var tag in request.Tags) _store.RecordRef(repo.Registry, repo.Repository, tag, finalDigest, layer.Digest, request.RegistryEnabled ? "Registry" : "Local");
+                    }
                 }
             }
 

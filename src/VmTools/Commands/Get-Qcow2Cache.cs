@@ -70,6 +70,15 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
 
         using var db = OpenState();
         var fetcher = new Qcow2CacheFetcher(db, Paths);
+        FetchRequest Request(CoreContext c, bool pull) => new(repository, tags)
+        {
+            Platform = platform,
+            RegistryEnabled = Settings.RegistryEnabled,
+            ClientOptions = ClientOptions(c.Verbose) with { Parallelism = ThrottleLimit },
+            PullAllowed = pull,
+            ManifestDigest = pinned,
+        };
+
         Qcow2CacheEntry entry;
         if (Force)
         {
@@ -77,15 +86,6 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
         }
         else
         {
-            FetchRequest Request(CoreContext c, bool pull) => new(repository, tags)
-            {
-                Platform = platform,
-                RegistryEnabled = Settings.RegistryEnabled,
-                ClientOptions = ClientOptions(c.Verbose) with { Parallelism = ThrottleLimit },
-                PullAllowed = pull,
-                ManifestDigest = pinned,
-            };
-
             // Look first without moving blob bytes, so -WhatIf/-Confirm can be asked about the download itself.
             entry = RunCore(c => fetcher.FetchAsync(Request(c, pull: false), c, c.Cancellation));
             if (entry.Status == CacheStatus.WouldPull)
@@ -103,10 +103,10 @@ public sealed class GetQcow2CacheCommand : Qcow2CacheCmdlet
 
         if (Destination is not null && entry.Path is not null && ShouldProcess(Destination, $"Place {entry.Reference}"))
         {
+            // Placed under the image's lock: a prune since the fetch returned means fetching again, or Qcow2CacheImageGone.
             var target = ResolvePath(Destination);
-            var used = RunCore(_ => Task.FromResult(DiskPlacement.Place(entry.Path, target, LinkMode)));
-            WriteVerbose($"Placed the disk at {target} by {used}.");
-            entry = entry with { Path = target };
+            var placing = entry;
+            entry = RunCore(c => fetcher.PlaceAsync(Request(c, pull: true), placing, target, LinkMode, c, c.Cancellation));
         }
 
         WriteObject(entry);

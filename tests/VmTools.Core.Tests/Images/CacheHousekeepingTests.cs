@@ -417,6 +417,191 @@ public sealed class CacheHousekeepingTests : IClassFixture<RegistryFixture>, IDi
     }
 
     [Fact]
+    public async Task Placement_OfAnImagePrunedAfterTheFetchReturned_PullsItAgain_OrFailsAsImageGone()
+    {
+        var b = await PublishAsync("placegone", 1, seed: 56);
+        var fetcher = new Qcow2CacheFetcher(_db, _paths);
+        var pruner = new ImagePruner(_db, _paths);
+        var request = new FetchRequest(b.Repo, new[] { "t" });
+        var pulled = await fetcher.FetchAsync(request, null, Ct);
+        pruner.Remove(pulled.LayerDigest!, force: false); // between the fetch and the placement, as while Get-Qcow2Cache asks ShouldProcess
+
+        var destination = _dir.Combine("placed", "disk.qcow2");
+        var placed = await fetcher.PlaceAsync(request, pulled, destination, PlacementMode.Copy, null, Ct);
+
+        Assert.Equal(CacheStatus.Pulled, placed.Status);
+        Assert.Equal(destination, placed.Path);
+        Assert.Equal(b.Published.LayerDigest, LayerDigestOf(destination));
+
+        var local = request with { RegistryEnabled = false };
+        var hit = await fetcher.FetchAsync(local, null, Ct);
+        Assert.Equal(CacheStatus.Hit, hit.Status);
+        pruner.Remove(hit.LayerDigest!, force: false);
+        var elsewhere = _dir.Combine("placed", "other.qcow2");
+
+        var gone = await Assert.ThrowsAsync<VmToolsException>(() => fetcher.PlaceAsync(local, hit, elsewhere, PlacementMode.Auto, null, Ct));
+
+        Assert.Equal("Qcow2CacheImageGone", gone.ErrorId);
+        Assert.False(File.Exists(elsewhere));
+        Assert.Equal(new[] { destination }, Directory.GetFiles(Path.GetDirectoryName(destination)!));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task PlacementsRacingPrunesOfB_PlaceBsBytes_OrFailAsImageGone_NeverWithARawIoError(bool registry)
+    {
+        var local = registry ? null : TestDisks.CreateQcow2(_dir.Combine("place-b.qcow2"), 2, seed: 57);
+        var repo = registry ? (await PublishAsync("placerace", 2, seed: 57)).Repo : ImageReference.Parse("localhost:5000/prune/place-b");
+        var request = new FetchRequest(repo, new[] { "t" }) { RegistryEnabled = registry };
+        var problems = new ConcurrentQueue<string>();
+        int placed = 0, gone = 0, pulledToPlace = 0, removed = 0, busy = 0;
+        for (var round = 0; round < (registry ? 5 : 12); round++)
+        {
+            var digest = local is null ? (await PullAsync(repo)).LayerDigest! : (await PublishLocallyAsync(local, repo)).LayerDigest;
+            var done = 0;
+            var started = new TaskCompletionSource();
+            async Task PlaceRepeatedlyAsync(string destination)
+            {
+                using var db = ProbedDb(problems);
+                var fetcher = new Qcow2CacheFetcher(db, _paths);
+                // With the registry, a fixed number of rounds (B comes back); without it, until B is gone (every fetch a miss).
+                for (var i = 0; i < (registry ? 12 : 400); i++)
+                {
+                    var entry = await fetcher.FetchAsync(request, null, Ct);
+                    started.TrySetResult();
+                    if (entry.Status == CacheStatus.Miss) return; // registry disabled and B pruned: the clean answer, nothing to place
+                    await Task.Delay(Random.Shared.Next(2, 6), Ct); // the gap in which the cmdlet asks ShouldProcess: a prune can get in
+                    try
+                    {
+                        var result = await fetcher.PlaceAsync(request, entry, destination, PlacementMode.Copy, null, Ct);
+                        if (result.Status == CacheStatus.Pulled && entry.Status == CacheStatus.Hit) Interlocked.Increment(ref pulledToPlace);
+                        var actual = LayerDigestOf(destination);
+                        if (actual == digest) Interlocked.Increment(ref placed);
+                        else problems.Enqueue($"{destination} hashes to {actual}, not {digest}");
+                    }
+                    catch (VmToolsException e) when (e.ErrorId == "Qcow2CacheImageGone")
+                    {
+                        Interlocked.Increment(ref gone);
+                    }
+                    catch (Exception e)
+                    {
+                        problems.Enqueue($"placement failed with {e.GetType().Name}: {e.Message}");
+                    }
+                }
+            }
+
+            var placers = Task.WhenAll(Task.Run(() => PlaceRepeatedlyAsync(_dir.Combine("dest-1", "disk.qcow2")), Ct), Task.Run(() => PlaceRepeatedlyAsync(_dir.Combine("dest-2", "disk.qcow2")), Ct));
+            var all = placers.ContinueWith(_ => Interlocked.Exchange(ref done, 1), TaskScheduler.Default);
+            await started.Task;
+            var prune = await PruneUntilAsync(digest, () => Volatile.Read(ref done) == 1, stopAfterFirst: false);
+            await all;
+            await placers;
+            removed += prune.Removed;
+            busy += prune.Busy;
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{placed} placed ({pulledToPlace} pulled again to be placed), {gone} found B gone, B removed {removed} times, {busy} prunes found B busy, {problems.Count} problems");
+        Assert.True(problems.IsEmpty, string.Join(Environment.NewLine, problems.Take(10)));
+        Assert.True(placed > 0 && removed > 0, $"{placed} placements, {removed} removals: the race was not run");
+        if (registry)
+        {
+            Assert.Equal(0, gone); // with the registry, a pruned image is pulled again and placed
+            Assert.True(pulledToPlace > 0, "no prune ever got in between a fetch and its placement: the race was not run");
+            Assert.True(busy > 0, "no prune ever met a placement or hit holding B's lock: the race was not run");
+        }
+        else
+        {
+            // Without the registry B stays gone once pruned, so each round has one such race: it must have been met.
+            Assert.True(gone > 0, "no prune ever got in between a fetch and its placement: the race was not run");
+        }
+    }
+
+    [Fact]
+    public async Task PublishesRacingPrunesOfTheSameLayer_LeaveAVerifiedImageOrNone_AndNoStrayFolders()
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine("pub-race.qcow2"), 2, seed: 58);
+        var repo = ImageReference.Parse("localhost:5000/prune/pub-race");
+        var digest = LayerDigestOf(disk);
+        var problems = new ConcurrentQueue<string>();
+        int published = 0, storedAfter = 0, done = 0;
+        async Task PublishRepeatedlyAsync()
+        {
+            using var db = StateDb.Open(_paths.DatabasePath);
+            var publisher = new Qcow2CachePublisher(db, _paths);
+            var store = new ImageStore(db, _paths);
+            for (var i = 0; i < 25; i++)
+            {
+                try
+                {
+                    var result = await publisher.PublishAsync(new PublishRequest(disk, repo, new[] { "t" }, new SourceRevision("abc", "clean"))
+                    {
+                        Created = PublishedAt,
+                        RegistryEnabled = false,
+                    }, null, Ct);
+                    Interlocked.Increment(ref published);
+                    if (result.LayerDigest != digest) problems.Enqueue($"published {result.LayerDigest}, not {digest}");
+                    // Looked at under the lock: B complete, or (a prune got in since) not held at all.
+                    var stored = await store.UseVerifiedAsync(digest, image => LayerDigestOf(image.DiskPath), null, Ct);
+                    if (stored is not null) Interlocked.Increment(ref storedAfter);
+                    if (stored is not null && stored != digest) problems.Enqueue($"the stored B hashes to {stored}");
+                }
+                catch (Exception e)
+                {
+                    problems.Enqueue($"publish failed with {e.GetType().Name}: {e.Message}");
+                }
+
+                await Task.Delay(Random.Shared.Next(0, 2), Ct);
+            }
+        }
+
+        var publishers = Task.WhenAll(Task.Run(PublishRepeatedlyAsync, Ct), Task.Run(PublishRepeatedlyAsync, Ct));
+        var all = publishers.ContinueWith(_ => Interlocked.Exchange(ref done, 1), TaskScheduler.Default);
+        var prune = await PruneUntilAsync(digest, () => Volatile.Read(ref done) == 1, stopAfterFirst: false);
+        await all;
+        await publishers;
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{published} publishes, B stored after {storedAfter}, removed {prune.Removed} times, {prune.Busy} prunes found B busy, {problems.Count} problems");
+        Assert.True(problems.IsEmpty, string.Join(Environment.NewLine, problems.Take(10)));
+        Assert.Equal(50, published);
+        Assert.True(prune.Removed > 0, "no prune removed B: the race was not run");
+        var store = new ImageStore(_db, _paths);
+        var final = store.FindVerified(digest);
+        Assert.Equal(final is not null, store.Indexes(digest));
+        if (final is not null) Assert.Equal(digest, LayerDigestOf(final.DiskPath));
+        Assert.Equal(final is null ? Array.Empty<string>() : new[] { store.FolderFor(digest) }, Directory.GetDirectories(_paths.ImageStoreDirectory));
+        Assert.Empty(Directory.GetDirectories(_paths.DownloadDirectory, "*.adopt-*"));
+        Assert.True(File.Exists(disk), "the published disk itself is never removed");
+    }
+
+    [Fact]
+    public async Task Publish_WhileAnotherHolderHasTheDigestLock_WaitsSaysSo_ThenStoresTheImage()
+    {
+        var disk = TestDisks.CreateQcow2(_dir.Combine("pub-wait.qcow2"), 1, seed: 59);
+        var digest = LayerDigestOf(disk);
+        var said = new ConcurrentQueue<string>();
+        var request = new PublishRequest(disk, ImageReference.Parse("localhost:5000/prune/pub-wait"), new[] { "t" }, new SourceRevision("abc", "clean"))
+        {
+            Created = PublishedAt,
+            RegistryEnabled = false,
+            ClientOptions = new RegistryClientOptions { Verbose = said.Enqueue },
+        };
+
+        Task<PublishResult> publish;
+        using (await DigestLock.AcquireAsync(_paths.LockDirectory, digest, null, Ct))
+        {
+            publish = Task.Run(() => new Qcow2CachePublisher(_db, _paths).PublishAsync(request, null, Ct), Ct);
+            await Task.Delay(500, Ct);
+            Assert.False(publish.IsCompleted, "the adoption waits while the lock is held");
+            Assert.Contains(said, m => m.Contains(digest, StringComparison.Ordinal) && m.Contains("waiting", StringComparison.Ordinal));
+            Assert.Null(new ImageStore(_db, _paths).FindVerified(digest));
+        }
+
+        Assert.Equal(digest, (await publish).LayerDigest);
+        Assert.Equal(digest, LayerDigestOf(new ImageStore(_db, _paths).FindVerified(digest)!.DiskPath));
+    }
+
+    [Fact]
     public async Task Prune_OfAnImageHitAfterItWasChosen_KeepsIt_AndRemovesItWhenNotUsedAgain()
     {
         var disk = TestDisks.CreateQcow2(_dir.Combine("chosen.qcow2"), 1, seed: 55);

@@ -25,10 +25,12 @@ public sealed class CacheHousekeepingCmdletTests : IClassFixture<PlainRegistryFi
         return (string)Prop(saved, "LayerDigest")!;
     }
 
+    private static VmToolsPaths PathsOf(CacheSession s) => new VmToolsPaths(s.Home.Combine("state"), s.Home.Combine("cache"), s.Home.Combine("run")).EnsureCreated();
+
     private static void VmOn(CacheSession s, string name, string imagePath)
     {
-        var paths = new VmToolsPaths(s.Home.Combine("state"), s.Home.Combine("cache"), s.Home.Combine("run"));
-        using var db = StateDb.Open(paths.EnsureCreated().DatabasePath);
+        var paths = PathsOf(s);
+        using var db = StateDb.Open(paths.DatabasePath);
         new VmStore(db, paths).Insert(null, VmRecords.OnBase(paths.VmDirectory, name, imagePath));
     }
 
@@ -119,6 +121,35 @@ public sealed class CacheHousekeepingCmdletTests : IClassFixture<PlainRegistryFi
         Assert.Empty(silent.Output);
         Assert.Empty(silent.Errors);
         Assert.Single(s.Ps.Invoke("Get-Qcow2CacheImage"));
+    }
+
+    [Fact]
+    public void Destination_OfAnImagePrunedAfterTheHit_IsQcow2CacheImageGone_AndWhatIfPlacesNothing()
+    {
+        using var s = LocalSession();
+        var digest = SaveLocal(s, "gone", 3);
+        var destination = s.Work.Combine("out", "disk.qcow2");
+
+        var whatIf = s.Ps.Invoke("Get-Qcow2Cache -Repository $args[0] -Tag v1 -Destination $args[1] -WhatIf", $"{LocalRegistry}/gone", destination).Single();
+        Assert.Equal("Hit", Prop(whatIf, "Status")!.ToString());
+        Assert.NotEqual(destination, Prop(whatIf, "Path"));
+        Assert.False(File.Exists(destination));
+
+        // Does to the index what a prune does right after the hit lets go of the lock: the store no longer holds the image.
+        using (var db = StateDb.Open(PathsOf(s).DatabasePath))
+        {
+            db.Execute($$"""
+                CREATE TRIGGER test_prune_after_hit AFTER INSERT ON events WHEN NEW.kind = 'hit' AND NEW.detail = '{{digest}}'
+                BEGIN DELETE FROM image_refs WHERE layer_digest = NEW.detail; DELETE FROM images WHERE layer_digest = NEW.detail; END
+                """);
+        }
+
+        var gone = s.Ps.ExpectError("Get-Qcow2Cache -Repository $args[0] -Tag v1 -Destination $args[1]", $"{LocalRegistry}/gone", destination);
+
+        Assert.Equal("Qcow2CacheImageGone,VmTools.Commands.GetQcow2CacheCommand", gone.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, gone.CategoryInfo.Category);
+        Assert.IsType<VmTools.Core.VmToolsException>(gone.Exception);
+        Assert.False(File.Exists(destination));
     }
 
     [Fact]
