@@ -104,4 +104,11 @@ public sealed class ContainerDiskLayout
 }
 
 /// <summary>A file that travels beside the disk for direct kernel boot (kernel, initrd).</summary>
-public sealed record BootFile(string SourcePath, string Name);
+public sealed record BootFile(string SourcePath, string Name)
+{
+    /// <summary>A kernel for direct boot, by file name (Debian and Fedora: vmlinuz-VERSION; uncompressed: vmlinux).</summary>
+    public static bool IsKernel(string fileName) => fileName.StartsWith("vmlinuz", StringComparison.Ordinal) || fileName.StartsWith("vmlinux", StringComparison.Ordinal);
+
+    /// <summary>An initrd for direct boot, by file name (Debian: initrd.img-VERSION; Fedora: initramfs-VERSION.img).</summary>
+    public static bool IsInitrd(string fileName) => fileName.StartsWith("initrd", StringComparison.Ordinal) || fileName.StartsWith("initramfs", StringComparison.Ordinal);
+}

@@ -58,8 +58,7 @@ internal static class LayerEntryPath
         var folder = slash < 0 ? string.Empty : normalized[..slash];
         var file = normalized[(slash + 1)..];
         if (folder is not ("disk" or "boot")) return null;
-        return file.StartsWith("vmlinuz", StringComparison.Ordinal) || file.StartsWith("vmlinux", StringComparison.Ordinal)
-            || file.StartsWith("initrd", StringComparison.Ordinal) || file.StartsWith("initramfs", StringComparison.Ordinal) ? file : null;
+        return BootFile.IsKernel(file) || BootFile.IsInitrd(file) ? file : null;
     }
 
     private static VmToolsException Escapes(string name)

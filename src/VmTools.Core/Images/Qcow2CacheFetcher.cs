@@ -279,8 +279,8 @@ public sealed class Qcow2CacheFetcher
         Size = image.Size,
         Status = status,
         Source = source,
-        KernelPath = image.BootFiles.FirstOrDefault(f => Path.GetFileName(f).StartsWith("vmlinu", StringComparison.Ordinal)),
-        InitrdPath = image.BootFiles.FirstOrDefault(f => Path.GetFileName(f).StartsWith("initr", StringComparison.Ordinal)),
+        KernelPath = image.BootFiles.FirstOrDefault(f => BootFile.IsKernel(Path.GetFileName(f))),
+        InitrdPath = image.BootFiles.FirstOrDefault(f => BootFile.IsInitrd(Path.GetFileName(f))),
         Duration = clock.Elapsed,
     };
 

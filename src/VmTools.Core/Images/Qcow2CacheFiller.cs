@@ -53,11 +53,11 @@ public sealed class Qcow2CacheFiller
             Digest = result.Digest,
             LayerDigest = result.LayerDigest,
             Path = stored?.DiskPath ?? request.DiskPath,
-            Size = new FileInfo(request.DiskPath).Length,
+            Size = size,
             Status = CacheStatus.Built,
             Source = "Build",
-            KernelPath = request.BootFiles.FirstOrDefault(b => b.Name.StartsWith("vmlinu", StringComparison.Ordinal))?.SourcePath,
-            InitrdPath = request.BootFiles.FirstOrDefault(b => b.Name.StartsWith("initr", StringComparison.Ordinal))?.SourcePath,
+            KernelPath = request.BootFiles.FirstOrDefault(b => BootFile.IsKernel(b.Name))?.SourcePath,
+            InitrdPath = request.BootFiles.FirstOrDefault(b => BootFile.IsInitrd(b.Name))?.SourcePath,
             Duration = request.BuildTime + clock.Elapsed,
         };
     }
