@@ -34,7 +34,9 @@ public static class VmFileCopy
         VmSsh.ValidateUser(user);
         ValidatePath(remotePath, "guest path");
         if (!System.IO.Path.IsPathRooted(localPath)) throw new ArgumentException("The local path must be absolute.", nameof(localPath));
-        var args = new List<string> { "-s", "-q" };
+        // No -q: it would silence ssh's own errors too, leaving "scp: Connection closed" without the reason (and
+        // SshHandshakeRetry without the words it reads). scp draws no progress meter when stdout is no terminal.
+        var args = new List<string> { "-s" };
         if (recurse) args.Add("-r");
         args.AddRange(VmSsh.ClientOptions(endpoint, keyPath, 10));
         var remote = $"{user}@{endpoint.UriHost}:{(fromGuest ? EscapeGlob(remotePath) : remotePath)}";
@@ -53,7 +55,8 @@ public static class VmFileCopy
     /// connecting: <c>VmCopyPathInvalid</c>, <c>VmCopySourceNotFound</c>, <c>VmCopyNeedsRecurse</c>,
     /// <c>VmCopyDestinationNotFound</c>, then <c>VmSshUnavailable</c> or <c>VmNotRunning</c>; scp's own failure
     /// is <c>VmCopyFailed</c> with its message, and a copy still running after <paramref name="timeout"/> is
-    /// <c>VmCopyTimeout</c> (scp and its ssh killed).
+    /// <c>VmCopyTimeout</c> (scp and its ssh killed). A connection that failed before the SSH session began is
+    /// tried again (<see cref="SshHandshakeRetry"/>): nothing was copied yet.
     /// </summary>
     /// <remarks>
     /// From the guest, scp writes to a fresh name beside the target (<see cref="VmCopyStaging"/>) that is renamed
@@ -103,9 +106,10 @@ public static class VmFileCopy
         try
         {
             CommandResult r;
+            int attempts;
             try
             {
-                r = await runner.RunAsync(Command(endpoint, staging?.Path ?? local, remote, fromGuest, recurse, user, keyPath), expiry.Token).ConfigureAwait(false);
+                (r, attempts) = await SshHandshakeRetry.RunAsync(runner, Command(endpoint, staging?.Path ?? local, remote, fromGuest, recurse, user, keyPath), expiry.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested && timeout is not null)
             {
@@ -118,7 +122,7 @@ public static class VmFileCopy
             {
                 var detail = r.StandardError.Trim();
                 throw new VmToolsException("VmCopyFailed", FailureKind.InvalidOperation,
-                    $"Copying {what} failed (scp exited {r.ExitCode}){(detail.Length > 0 ? ": " + detail : ".")}") { Target = vm.Name };
+                    $"Copying {what} failed (scp exited {r.ExitCode}{(attempts > 1 ? $", {attempts} attempts" : "")}){(detail.Length > 0 ? ": " + detail : ".")}") { Target = vm.Name };
             }
 
             staging?.Commit();

@@ -72,7 +72,8 @@ public static class VmSsh
     /// Runs <paramref name="command"/>. With a <paramref name="timeout"/> the command runs on a pseudo-terminal
     /// (see <see cref="Command"/>) so that it dies in the guest when the time is up and ssh is killed here; a
     /// terminal has one output stream, so then Output holds stdout and stderr together ("\r\n" read as "\n")
-    /// and ErrorOutput is empty. Expiry throws <c>VmCommandTimeout</c>.
+    /// and ErrorOutput is empty. Expiry throws <c>VmCommandTimeout</c>. A connection that failed before the
+    /// SSH session began is tried again (<see cref="SshHandshakeRetry"/>), within the same timeout.
     /// </summary>
     public static async Task<VmCommandResult> RunAsync(ICommandRunner runner, FlightVm vm, string command, string user, string? keyPath, TimeSpan? timeout, CancellationToken ct)
     {
@@ -81,9 +82,10 @@ public static class VmSsh
         using var expiry = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (timeout is { } limit) expiry.CancelAfter(limit);
         CommandResult r;
+        int attempts;
         try
         {
-            r = await runner.RunAsync(Command(vm, command, user, keyPath, 10, terminal), expiry.Token).ConfigureAwait(false);
+            (r, attempts) = await SshHandshakeRetry.RunAsync(runner, Command(vm, command, user, keyPath, 10, terminal), expiry.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
@@ -94,7 +96,8 @@ public static class VmSsh
         // ssh reserves 255 for its own failures; every other code is the remote command's.
         if (r.ExitCode == 255)
         {
-            throw new VmToolsException("VmSshFailed", FailureKind.ConnectionFailed, $"SSH to VM '{vm.Name}' ({endpoint}) failed: {r.StandardError.Trim()}") { Target = vm.Name };
+            var tries = attempts > 1 ? $" ({attempts} attempts)" : "";
+            throw new VmToolsException("VmSshFailed", FailureKind.ConnectionFailed, $"SSH to VM '{vm.Name}' ({endpoint}) failed{tries}: {r.StandardError.Trim()}") { Target = vm.Name };
         }
 
         var output = terminal ? r.StandardOutput.Replace("\r\n", "\n", StringComparison.Ordinal) : r.StandardOutput;

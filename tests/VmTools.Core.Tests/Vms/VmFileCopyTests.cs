@@ -40,7 +40,8 @@ public sealed class VmFileCopyTests : IDisposable
     {
         var endpoint = new VmSshEndpoint("127.0.0.1", 2222);
         var up = VmFileCopy.Command(endpoint, "/h/a*b", "/g/c*d", fromGuest: false, recurse: true, "ci", null).Arguments.ToList();
-        Assert.Equal(new[] { "-s", "-q", "-r" }, up.Take(3));
+        Assert.Equal(new[] { "-s", "-r" }, up.Take(2));
+        Assert.DoesNotContain("-q", up); // it would hide ssh's reason for a failed connection
         Assert.Equal(new[] { "--", "/h/a*b", "ci@127.0.0.1:/g/c*d" }, up.Skip(up.IndexOf("--")));
         Assert.Contains("Port=2222", up);
 

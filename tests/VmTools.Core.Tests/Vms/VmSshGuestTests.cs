@@ -124,6 +124,86 @@ public sealed class VmSshGuestTests(SshGuestVm guest) : IClassFixture<SshGuestVm
         Assert.Equal(new[] { "random.bin", "tree" }, Directory.GetFileSystemEntries(back).Select(Path.GetFileName).Order());
     }
 
+    [Fact]
+    public async Task ConnectionsResetBeforeTheHandshake_AreTriedAgain_AndTheCommandRunsOnce()
+    {
+        using var proxy = new ResettingTcpProxy(VmSshEndpoint.Of(guest.Vm).Port, resets: SshHandshakeRetry.Attempts - 1);
+        var throughProxy = guest.Vm with { SshPort = proxy.Port };
+        var marker = "/tmp/ran-" + Guid.NewGuid().ToString("N")[..8];
+
+        var r = await VmSsh.RunAsync(ProcessRunner.Instance, throughProxy, $"echo ran >> {marker}; wc -l < {marker}", SshGuest.User, SshGuest.KeyPath, null, Ct);
+
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.ErrorOutput}");
+        Assert.Equal("1", r.Output.Trim()); // the command ran once: the reset attempts never reached the guest
+        Assert.Equal(SshHandshakeRetry.Attempts, proxy.Accepted);
+    }
+
+    [Fact]
+    public async Task ConnectionsResetEveryTime_FailWithVmSshFailed_AfterTheLastAttempt_SayingHowManyThereWere()
+    {
+        using var proxy = new ResettingTcpProxy(VmSshEndpoint.Of(guest.Vm).Port, resets: int.MaxValue);
+        var throughProxy = guest.Vm with { SshPort = proxy.Port };
+
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => VmSsh.RunAsync(ProcessRunner.Instance, throughProxy, "true", SshGuest.User, SshGuest.KeyPath, null, Ct));
+
+        Assert.Equal(("VmSshFailed", FailureKind.ConnectionFailed), (e.ErrorId, e.Kind));
+        // The reset reaches ssh during the banner exchange, or on loopback sometimes already at connect.
+        Assert.Matches($@"failed \({SshHandshakeRetry.Attempts} attempts\): (kex_exchange_identification: |ssh: connect to host 127\.0\.0\.1 port {proxy.Port}: Connection reset by peer)", e.Message);
+        Assert.Equal(SshHandshakeRetry.Attempts, proxy.Accepted);
+    }
+
+    [Fact]
+    public async Task AFailureAfterTheHandshake_IsNotTriedAgain()
+    {
+        // A key the guest does not accept: the server answered, so trying again would only fail again.
+        var stranger = guest.Bed.Combine("stranger_ed25519");
+        Programs.MustRun("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger);
+        using var proxy = new ResettingTcpProxy(VmSshEndpoint.Of(guest.Vm).Port, resets: 0);
+        var throughProxy = guest.Vm with { SshPort = proxy.Port };
+
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => VmSsh.RunAsync(ProcessRunner.Instance, throughProxy, "true", SshGuest.User, stranger, null, Ct));
+
+        Assert.Equal("VmSshFailed", e.ErrorId);
+        Assert.Contains("Permission denied", e.Message);
+        Assert.DoesNotContain("attempts", e.Message);
+        Assert.Equal(1, proxy.Accepted);
+    }
+
+    [Fact]
+    public async Task ARemoteCommandExiting255_RunsOnce()
+    {
+        // ssh's own failures use 255 as well, so this one is VmSshFailed; it is not a handshake failure to try again.
+        var marker = "/tmp/exit255-" + Guid.NewGuid().ToString("N")[..8];
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => Run($"echo ran >> {marker}; exit 255"));
+        Assert.Equal("VmSshFailed", e.ErrorId);
+        Assert.Equal("1", (await Run($"wc -l < {marker}")).Output.Trim());
+    }
+
+    [Fact]
+    public async Task ScpAfterResetConnections_IsTriedAgain_AndCopiesByteForByte()
+    {
+        var data = RandomNumberGenerator.GetBytes(64 * 1024);
+        Assert.Equal(0, (await Run("rm -f /tmp/reset-copy.bin")).ExitCode);
+        var sent = guest.Bed.Combine("reset-copy.bin");
+        await File.WriteAllBytesAsync(sent, data, Ct);
+        using var proxy = new ResettingTcpProxy(VmSshEndpoint.Of(guest.Vm).Port, resets: SshHandshakeRetry.Attempts - 1);
+        var throughProxy = guest.Vm with { SshPort = proxy.Port };
+
+        await VmFileCopy.CopyAsync(ProcessRunner.Instance, throughProxy, sent, "/tmp/reset-copy.bin", fromGuest: false, recurse: false, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(120), null, Ct);
+        Assert.Equal(SshHandshakeRetry.Attempts, proxy.Accepted);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), (await Run("sha256sum /tmp/reset-copy.bin")).Output.Split(' ')[0]);
+
+        // Out of the guest, every attempt reset: VmCopyFailed naming the attempts, and nothing left beside the target.
+        var folder = guest.Bed.Combine("reset-down");
+        Directory.CreateDirectory(folder);
+        using var refusing = new ResettingTcpProxy(VmSshEndpoint.Of(guest.Vm).Port, resets: int.MaxValue);
+        var e = await Assert.ThrowsAsync<VmToolsException>(() => VmFileCopy.CopyAsync(ProcessRunner.Instance, guest.Vm with { SshPort = refusing.Port }, "/tmp/reset-copy.bin", folder, fromGuest: true, recurse: false, SshGuest.User, SshGuest.KeyPath, TimeSpan.FromSeconds(120), null, Ct));
+        Assert.Equal("VmCopyFailed", e.ErrorId);
+        Assert.Contains($"scp exited 255, {SshHandshakeRetry.Attempts} attempts", e.Message);
+        Assert.Equal(SshHandshakeRetry.Attempts, refusing.Accepted);
+        Assert.Empty(Directory.GetFileSystemEntries(folder));
+    }
+
     /// <summary>
     /// A FIFO in the guest that nobody opens at the other end: sftp-server blocks opening it, for reading (a copy
     /// out) or for writing (a copy in), so the copy hangs deterministically.
