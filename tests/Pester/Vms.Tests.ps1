@@ -395,6 +395,31 @@ Describe 'VMs over SSH' {
         $null = Invoke-FlightVmCommand ci-1 'rm -f /tmp/big.bin /tmp/fifo' @Key
     }
 
+    It 'fails with VmCopyFailed or VmSshFailed naming the guest''s or ssh''s reason, without retrying what got past the handshake' {
+        Assert-RealComponent $SshGuest
+        $into = Join-Path $env:VMTOOLS_HOME 'failed-into'
+        $null = New-Item -ItemType Directory $into
+        $record = $null
+        try { Copy-FlightVmItem ci-1 -Path /no/such/file -Destination $into -FromGuest @Key -ErrorAction Stop } catch { $record = $_ }
+        $record.FullyQualifiedErrorId | Should -Be 'VmCopyFailed,VmTools.Commands.CopyFlightVmItemCommand'
+        $record.Exception.Message | Should -BeLike '*/no/such/file*No such file*'
+        $record.Exception.Message | Should -Not -BeLike '*attempts*' -Because 'the guest answered: nothing to try again'
+        Get-ChildItem -Force $into | Should -BeNullOrEmpty -Because 'nothing staged is left behind'
+
+        $small = Join-Path $env:VMTOOLS_HOME 'to-nowhere.txt'; Set-Content $small x
+        { Copy-FlightVmItem ci-1 -Path $small -Destination /no/such/dir/x @Key -ErrorAction Stop } | Should -Throw -ErrorId 'VmCopyFailed,VmTools.Commands.CopyFlightVmItemCommand'
+
+        # A key the guest does not accept: ssh's own reason, said once.
+        $stranger = Join-Path $env:VMTOOLS_HOME 'stranger_ed25519'
+        & ssh-keygen -q -t ed25519 -N '' -f $stranger
+        $record = $null
+        try { Invoke-FlightVmCommand ci-1 'true' -KeyPath $stranger -User $SshGuest.User -ErrorAction Stop } catch { $record = $_ }
+        $record.FullyQualifiedErrorId | Should -Be 'VmSshFailed,VmTools.Commands.InvokeFlightVmCommandCommand'
+        $record.CategoryInfo.Category | Should -Be 'ConnectionError'
+        $record.Exception.Message | Should -BeLike '*Permission denied*'
+        $record.Exception.Message | Should -Not -BeLike '*attempts*'
+    }
+
     It 'rejects <Id> before connecting' -TestCases @(
         @{ Script = { Copy-FlightVmItem ghost -Path ./x -Destination /tmp/x -ErrorAction Stop }; Id = 'VmNotFound,VmTools.Commands.CopyFlightVmItemCommand' }
         @{ Script = { Copy-FlightVmItem ci-1 -Path '-oProxyCommand=x' -Destination /tmp/x -ErrorAction Stop }; Id = 'VmCopyPathInvalid,VmTools.Commands.CopyFlightVmItemCommand' }
