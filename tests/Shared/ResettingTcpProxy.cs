@@ -83,22 +83,25 @@ public sealed class ResettingTcpProxy : IDisposable
             try
             {
                 await target.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
-                await using var a = new NetworkStream(client, ownsSocket: false);
-                await using var b = new NetworkStream(target, ownsSocket: false);
-                // An end of stream from one side is passed on as a half-close to the other, as a TCP hop does.
-                await Task.WhenAll(Pump(a, target), Pump(b, client));
+                await Task.WhenAll(Pump(client, target), Pump(target, client));
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
             }
         }
     }
 
-    private async Task Pump(Stream from, Socket to)
+    /// <summary>Copies one direction; its end of stream is passed on as a half-close, as a TCP hop does.</summary>
+    private async Task Pump(Socket from, Socket to)
     {
         try
         {
-            await using (var toStream = new NetworkStream(to, ownsSocket: false)) await from.CopyToAsync(toStream, _stop.Token);
+            await using (var source = new NetworkStream(from, ownsSocket: false))
+            await using (var sink = new NetworkStream(to, ownsSocket: false))
+            {
+                await source.CopyToAsync(sink, _stop.Token);
+            }
+
             to.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)

@@ -5,12 +5,11 @@ namespace VmTools.Core.Vms;
 
 /// <summary>
 /// Runs ssh or scp again when the connection failed before any session existed: the TCP connection was
-/// refused or reset, or the server hung up or reset it during the identification exchange, the first bytes
-/// of SSH.
-/// Nothing ran in the guest and nothing was copied then, so another attempt cannot repeat work. A guest busy
-/// under TCG does this now and then (qemu's user network answers a connection the guest dropped with a reset),
-/// and a CI step should not fail for it. Every other failure (authentication, the command's own exit code,
-/// a transfer cut off) is returned at once.
+/// refused or reset, or the server hung up or reset it during the identification exchange, the first
+/// bytes of SSH. Nothing ran in the guest and nothing was copied then, so another attempt cannot repeat
+/// work. A guest busy under TCG does this now and then (qemu's user network answers a connection the guest
+/// dropped with a reset), and a CI step should not fail for it. Every other failure (authentication, the
+/// command's own exit code, a transfer cut off) is returned at once.
 /// </summary>
 public static partial class SshHandshakeRetry
 {

@@ -497,7 +497,7 @@ public sealed class CacheHousekeepingTests : IClassFixture<RegistryFixture>, IDi
                             problems.Enqueue($"placement failed with {e.GetType().Name}: {e.Message}");
                         }
 
-                        // The prune starts after a first placement: a prune that always won outright would test nothing.
+                        // The prune starts once a first placement was tried: a prune that always won outright would test nothing.
                         started.TrySetResult();
                     }
                 }
